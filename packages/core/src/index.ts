@@ -1,0 +1,17 @@
+/**
+ * switchyard: client-side service discovery and load balancing for Effect.
+ *
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export * as Change from "./Change.ts"
+
+/** @since 0.1.0 */
+export * as Discovery from "./Discovery.ts"
+
+/** @since 0.1.0 */
+export * as DiscoveryEvent from "./DiscoveryEvent.ts"
+
+/** @since 0.1.0 */
+export * as Endpoint from "./Endpoint.ts"

@@ -165,17 +165,24 @@ export const apply = (prev: ReadonlyArray<Endpoint.Endpoint>, change: Change): R
  * **Details**
  *
  * Per address: added then removed cancels out; added then updated is added with the newer value;
- * removed then added is an update (or nothing, when the value came back unchanged); updated then
- * removed is removed. `key` and `all` come from `second`.
+ * removed then added is an update; updated then removed is removed. `key` and `all` come from
+ * `second`.
+ *
+ * **Gotchas**
+ *
+ * A `Change` holds new values only (as Volo's does), so after "updated, then removed" the value
+ * from before `first` is no longer known. An address removed and then added back is therefore
+ * reported as `updated` even when its fields came back unchanged: applying the result is still
+ * exact, it just is not always minimal. Use `diff(x, z)` when you hold both sets.
  *
  * @category combinators
  * @since 0.1.0
  */
 export const compose = (first: Change, second: Change): Change => {
-  type Net =
-    | { readonly kind: "added"; readonly endpoint: Endpoint.Endpoint }
-    | { readonly kind: "updated"; readonly endpoint: Endpoint.Endpoint }
-    | { readonly kind: "removed"; readonly endpoint: Endpoint.Endpoint }
+  interface Net {
+    readonly kind: "added" | "updated" | "removed"
+    readonly endpoint: Endpoint.Endpoint
+  }
   const net = new Map<string, Net>()
   for (const endpoint of first.removed) net.set(endpoint.address, { kind: "removed", endpoint })
   for (const endpoint of first.updated) net.set(endpoint.address, { kind: "updated", endpoint })
@@ -183,7 +190,7 @@ export const compose = (first: Change, second: Change): Change => {
   for (const endpoint of second.removed) {
     const before = net.get(endpoint.address)
     if (before?.kind === "added") net.delete(endpoint.address)
-    else net.set(endpoint.address, { kind: "removed", endpoint: before?.endpoint ?? endpoint })
+    else if (before?.kind !== "removed") net.set(endpoint.address, { kind: "removed", endpoint })
   }
   for (const endpoint of second.updated) {
     const before = net.get(endpoint.address)
@@ -191,12 +198,7 @@ export const compose = (first: Change, second: Change): Change => {
   }
   for (const endpoint of second.added) {
     const before = net.get(endpoint.address)
-    if (before?.kind === "removed") {
-      if (Endpoint.sameAttributes(before.endpoint, endpoint)) net.delete(endpoint.address)
-      else net.set(endpoint.address, { kind: "updated", endpoint })
-    } else {
-      net.set(endpoint.address, { kind: before?.kind === "updated" ? "updated" : "added", endpoint })
-    }
+    net.set(endpoint.address, { kind: before === undefined || before.kind === "added" ? "added" : "updated", endpoint })
   }
   const added: Array<Endpoint.Endpoint> = []
   const updated: Array<Endpoint.Endpoint> = []

@@ -61,7 +61,7 @@ const parseUnix = (path: string): Parsed | string => {
 }
 
 const parsePort = (text: string): number | string => {
-  if (!/^[0-9]{1,5}$/.test(text)) return `'${text}' is not a port number (1-65535)`
+  if (!/^0*[0-9]{1,5}$/.test(text)) return `'${text}' is not a port number (1-65535)`
   const port = Number(text)
   if (port < 1 || port > 65535) return `port ${port} is out of range (1-65535)`
   return port

@@ -16,8 +16,8 @@
  *
  * @since 0.1.0
  */
+import * as NodeClock from "@switchyard/adapter-node/NodeClock"
 import * as Clock from "effect/Clock"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 
@@ -79,7 +79,7 @@ export const make: Effect.Effect<Clock.Clock> = Effect.suspend(() => {
       )
     )
   }
-  return Effect.succeed(fromNanoseconds(() => BigInt(Math.trunc(bun.nanoseconds()))))
+  return Effect.succeed(NodeClock.makeWith(() => BigInt(Math.trunc(bun.nanoseconds()))))
 })
 
 // -----------------------------------------------------------------------------
@@ -121,26 +121,4 @@ export const layer: Layer.Layer<never> = Layer.effect(Clock.Clock, make)
 /** The one part of Bun's global this module uses; declared here so bun-types is not needed. */
 interface BunNanoseconds {
   readonly nanoseconds: () => number
-}
-
-const nanosPerMilli = BigInt(1_000_000)
-
-const fromNanoseconds = (monotonicNanos: () => bigint): Clock.Clock => {
-  // the shared default instance, the one a program without a Clock override uses
-  const system = Context.get(Context.empty(), Clock.Clock)
-  // wall first: the origin then pairs a wall time with a monotonic reading taken no earlier,
-  // so the clock is never ahead of the system clock at its origin
-  const originWall = BigInt(system.currentTimeMillisUnsafe()) * nanosPerMilli
-  const originMonotonic = monotonicNanos()
-  const currentTimeNanosUnsafe = (): bigint => originWall + (monotonicNanos() - originMonotonic)
-  const currentTimeMillisUnsafe = (): number => Number(currentTimeNanosUnsafe() / nanosPerMilli)
-  return {
-    currentTimeMillisUnsafe,
-    currentTimeMillis: Effect.sync(currentTimeMillisUnsafe),
-    currentTimeNanosUnsafe,
-    currentTimeNanos: Effect.sync(currentTimeNanosUnsafe),
-    monotonicTimeNanosUnsafe: monotonicNanos,
-    monotonicTimeNanos: Effect.sync(monotonicNanos),
-    sleep: (duration) => system.sleep(duration)
-  }
 }

@@ -23,6 +23,8 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import process from "node:process"
 
+const nanosPerMilli = BigInt(1_000_000)
+
 // -----------------------------------------------------------------------------
 // constructors
 // -----------------------------------------------------------------------------
@@ -67,9 +69,36 @@ import process from "node:process"
  * @category constructors
  * @since 0.1.0
  */
-export const make: Effect.Effect<Clock.Clock> = Effect.sync(() =>
-  fromNanoseconds(() => process.hrtime.bigint())
-)
+export const make: Effect.Effect<Clock.Clock> = Effect.sync(() => makeWith(() => process.hrtime.bigint()))
+
+/**
+ * Makes a `Clock` from any monotonic nanosecond timer, the same way {@link make} does from
+ * `process.hrtime.bigint()`: wall time is the default clock's reading at creation plus the
+ * timer's elapsed time. Other runtimes' adapters (`BunClock`) build their clock with it.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const makeWith = (monotonicNanos: () => bigint): Clock.Clock => {
+  // the shared default instance, the one a program without a Clock override uses
+  const system = Context.get(Context.empty(), Clock.Clock)
+  // wall first: the origin then pairs a wall time with a monotonic reading taken no earlier,
+  // so the clock is never ahead of the system clock at its origin
+  const originWall = BigInt(system.currentTimeMillisUnsafe()) * nanosPerMilli
+  const originMonotonic = monotonicNanos()
+  const currentTimeNanosUnsafe = (): bigint => originWall + (monotonicNanos() - originMonotonic)
+  const currentTimeMillisUnsafe = (): number => Number(currentTimeNanosUnsafe() / nanosPerMilli)
+  return {
+    currentTimeMillisUnsafe,
+    currentTimeMillis: Effect.sync(currentTimeMillisUnsafe),
+    currentTimeNanosUnsafe,
+    currentTimeNanos: Effect.sync(currentTimeNanosUnsafe),
+    monotonicTimeNanosUnsafe: monotonicNanos,
+    monotonicTimeNanos: Effect.sync(monotonicNanos),
+    sleep: (duration) => system.sleep(duration)
+  }
+}
+
 
 // -----------------------------------------------------------------------------
 // layers
@@ -99,28 +128,3 @@ export const make: Effect.Effect<Clock.Clock> = Effect.sync(() =>
  */
 export const layer: Layer.Layer<never> = Layer.effect(Clock.Clock, make)
 
-// -----------------------------------------------------------------------------
-// internal
-// -----------------------------------------------------------------------------
-
-const nanosPerMilli = BigInt(1_000_000)
-
-const fromNanoseconds = (monotonicNanos: () => bigint): Clock.Clock => {
-  // the shared default instance, the one a program without a Clock override uses
-  const system = Context.get(Context.empty(), Clock.Clock)
-  // wall first: the origin then pairs a wall time with a monotonic reading taken no earlier,
-  // so the clock is never ahead of the system clock at its origin
-  const originWall = BigInt(system.currentTimeMillisUnsafe()) * nanosPerMilli
-  const originMonotonic = monotonicNanos()
-  const currentTimeNanosUnsafe = (): bigint => originWall + (monotonicNanos() - originMonotonic)
-  const currentTimeMillisUnsafe = (): number => Number(currentTimeNanosUnsafe() / nanosPerMilli)
-  return {
-    currentTimeMillisUnsafe,
-    currentTimeMillis: Effect.sync(currentTimeMillisUnsafe),
-    currentTimeNanosUnsafe,
-    currentTimeNanos: Effect.sync(currentTimeNanosUnsafe),
-    monotonicTimeNanosUnsafe: monotonicNanos,
-    monotonicTimeNanos: Effect.sync(monotonicNanos),
-    sleep: (duration) => system.sleep(duration)
-  }
-}

@@ -13,15 +13,13 @@
  *
  * Run: `node bench/diff.ts`, `bun bench/diff.ts`, `deno run -A bench/diff.ts`.
  */
+import { Change, Endpoint } from "@switchyard/core"
 import * as os from "node:os"
-// The bench lives outside the workspace packages, so `@switchyard/core` does not resolve from
-// here; this is the same module (packages/core exports "." as ./src/index.ts).
-import { Change, Endpoint } from "../packages/core/src/index.ts"
 
 const size = 10_000
 const churn = 50 // 0.5% of `size` each for removed, updated and added
 const warmup = 300
-const samples = 3_000
+const samples = 1_500
 const target = 1.5
 
 // -----------------------------------------------------------------------------

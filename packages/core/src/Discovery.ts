@@ -9,9 +9,10 @@
  *
  * **The last good set is never lost.** An update that fails to fetch or to decode does not touch
  * the set a watcher serves: `watch` skips it, logs a warning, and counts it in the
- * `switchyard_discovery_rejected_total` metric; {@link updates} also hands it to you as a typed
- * `Rejected` element. The next good update is diffed against the last good set, so recovery is
- * one normal `Change`.
+ * `switchyard_discovery_rejected_total` metric; `updates` also hands it to you as a typed
+ * `Rejected` element. The same failure repeated (a poll that keeps failing the same way) is
+ * counted every time but reported once, until a good update arrives. The next good update is
+ * diffed against the last good set, so recovery is one normal `Change`.
  *
  * @since 0.1.0
  */
@@ -43,7 +44,8 @@ export interface Discovery<in Target = string> {
   /**
    * Every update of `target`, good or bad: a `Changed` for each update that differs from the last
    * good set (the first one always, carrying the full set), a `Rejected` for each update that
-   * failed and was skipped. Fails only when the source itself breaks for good.
+   * failed and was skipped (a failure identical to the previous one, with no good update between,
+   * is counted but not repeated). Fails only when the source itself breaks for good.
    */
   readonly updates: (target: Target) => Stream.Stream<Update, DiscoveryError>
   /** The changes of `target`: `updates` without the rejected ones. */
@@ -286,15 +288,20 @@ const defaultKey = (target: unknown): string => String(target)
 interface WatchState {
   readonly good: ReadonlyArray<Endpoint.Endpoint>
   readonly started: boolean
+  /** the last rejection reported since the last good update, to report a repeated one once */
+  readonly rejected?: string | undefined
 }
 
 const watchPayloads = (key: string, payloads: Stream.Stream<Payload, DiscoveryError>): Stream.Stream<Update, DiscoveryError> => {
   const rejected = (state: WatchState, reason: "Decode" | "Fetch", detail: string) => {
+    const counted = Metric.update(Metric.withAttributes(rejectedTotal, { key, reason }), 1)
+    const fingerprint = `${reason}:${detail}`
+    if (state.rejected === fingerprint) return Effect.as(counted, [state, []] as const)
     const error = new DiscoveryError({ key, reason, detail, kept: state.good.length })
     const update: Rejected = { _tag: "Rejected", error, kept: state.good }
-    return Metric.update(Metric.withAttributes(rejectedTotal, { key, reason }), 1).pipe(
+    return counted.pipe(
       Effect.andThen(Effect.logWarning(error.message)),
-      Effect.as([state, [update]] as const)
+      Effect.as([{ ...state, rejected: fingerprint }, [update]] as const)
     )
   }
   return payloads.pipe(
@@ -305,7 +312,9 @@ const watchPayloads = (key: string, payloads: Stream.Stream<Payload, DiscoveryEr
         const decoded = Endpoint.decodeAllResult(payload.success)
         if (Result.isFailure(decoded)) return rejected(state, "Decode", decoded.failure.message)
         const change = Change.diff(state.good, decoded.success, { key })
-        if (state.started && Change.isEmpty(change)) return Effect.succeed([state, []] as const)
+        if (state.started && Change.isEmpty(change)) {
+          return Effect.succeed([state.rejected === undefined ? state : { ...state, rejected: undefined }, []] as const)
+        }
         const next: WatchState = { good: change.all, started: true }
         const update: Changed = { _tag: "Changed", change }
         return Metric.update(Metric.withAttributes(endpointsGauge, { key }), change.all.length).pipe(

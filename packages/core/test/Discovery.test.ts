@@ -39,12 +39,16 @@ const polls: fc.Arbitrary<ReadonlyArray<Poll>> = fc.tuple(
 const model = (key: string, script: ReadonlyArray<Poll>): ReadonlyArray<string> => {
   let good: ReadonlyArray<Endpoint.Endpoint> = []
   let started = false
+  let lastRejected: string | undefined
   const out: Array<string> = []
   for (const poll of script) {
     if (poll.kind !== "set") {
-      out.push(`rejected ${poll.kind === "fail" ? "Fetch" : "Decode"} kept=${good.length}`)
+      const fingerprint = poll.kind === "fail" ? "fail" : `malformed ${JSON.stringify(poll.payload)}`
+      if (fingerprint !== lastRejected) out.push(`rejected ${poll.kind === "fail" ? "Fetch" : "Decode"} kept=${good.length}`)
+      lastRejected = fingerprint
       continue
     }
+    lastRejected = undefined
     const change = Change.diff(good, poll.set, { key })
     if (!started || !Change.isEmpty(change)) out.push(`changed ${Change.format(change)}`)
     good = change.all
@@ -161,6 +165,24 @@ describe("Discovery", () => {
       params(1000)
     )
   })
+
+  it.effect("a failure repeated poll after poll is counted each time but reported once", () =>
+    Effect.gen(function*() {
+      const discovery = yield* TestDiscovery.make([
+        { after: "0 millis", payload: ["a:1"] },
+        { after: "1 second", fail: "timeout" },
+        { after: "1 second", fail: "timeout" },
+        { after: "1 second", fail: "refused" },
+        { after: "1 second", payload: ["a:1"] },
+        { after: "1 second", fail: "refused" }
+      ])
+      const fiber = yield* discovery.updates("api").pipe(Stream.runCollect, Effect.forkChild)
+      yield* TestClock.adjust("5 seconds")
+      const updates = yield* Fiber.join(fiber)
+      assert.deepStrictEqual(updates.filter(Discovery.isRejected).map((u) => u.error.detail), ["timeout", "refused", "refused"])
+      const counted = yield* Metric.value(Metric.withAttributes(Discovery.rejectedTotal, { key: "api", reason: "Fetch" }))
+      assert.strictEqual(counted.count, 4)
+    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map())))
 
   it.effect("a failed fetch is counted and logged, and the watcher recovers on the next good poll", () =>
     Effect.gen(function*() {

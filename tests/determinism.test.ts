@@ -1,0 +1,92 @@
+/**
+ * A seeded scenario (a random event script and a random polling source, both played under
+ * TestClock) whose transcript must be byte-identical on Node, Bun and Deno. The test writes the
+ * transcript and its SHA-256 to `tests/.transcripts/<runtime>.txt`; `scripts/test.sh` compares the
+ * three files after the runs.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Clock, Effect, Fiber, Metric, Random, Ref, References, Schedule, Stream } from "effect"
+import { TestClock } from "effect/testing"
+import { createHash } from "node:crypto"
+import { mkdirSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { Change, Discovery, DiscoveryEvent, Endpoint } from "@switchyard/core"
+import { TestDiscovery } from "@switchyard/core/testing"
+
+export const runtime = (): "bun" | "deno" | "node" =>
+  "Bun" in globalThis ? "bun" : "Deno" in globalThis ? "deno" : "node"
+
+const pool = Array.from({ length: 8 }, (_, i) => `10.0.${i}.1:${8000 + i}`)
+
+const randomEndpoint = Effect.gen(function*() {
+  const address = pool[yield* Random.nextIntBetween(0, pool.length, { halfOpen: true })]!
+  const weight = yield* Random.nextIntBetween(1, 5)
+  const zone = (yield* Random.nextBoolean) ? "a" : "b"
+  return Endpoint.makeUnsafe({ address, weight, zone })
+})
+
+const randomEvent = Effect.gen(function*() {
+  const endpoint = yield* randomEndpoint
+  const roll = yield* Random.nextIntBetween(0, 10, { halfOpen: true })
+  return roll < 6
+    ? DiscoveryEvent.available(endpoint)
+    : roll < 8
+    ? DiscoveryEvent.expired(endpoint.address)
+    : DiscoveryEvent.unavailable(endpoint.address)
+})
+
+const randomPoll = Effect.gen(function*() {
+  const roll = yield* Random.nextIntBetween(0, 10, { halfOpen: true })
+  if (roll === 0) return yield* Effect.fail(new Error("registry unavailable"))
+  if (roll === 1) return [{ address: "10.0.0.1:80", weight: -1 }]
+  const size = yield* Random.nextIntBetween(0, 5)
+  return (yield* Effect.forEach(Array.from({ length: size }), () => randomEndpoint)).map(Endpoint.encode)
+})
+
+const formatUpdate = (u: Discovery.Update): string =>
+  u._tag === "Changed" ? Change.format(u.change) : `rejected: ${u.error.message}`
+
+/** Plays the scenario and returns its transcript, one line per observation. */
+export const scenario = (seed: number): Effect.Effect<ReadonlyArray<string>> =>
+  Effect.gen(function*() {
+    const lines = yield* Ref.make<ReadonlyArray<string>>([])
+    const record = (source: string, text: string) =>
+      Clock.currentTimeMillis.pipe(Effect.flatMap((t) => Ref.update(lines, (xs) => [...xs, `t=${t} ${source} ${text}`])))
+
+    const script = yield* Effect.forEach(Array.from({ length: 60 }), () =>
+      Effect.all({ delay: Random.nextIntBetween(0, 2_000), event: randomEvent }))
+    const events = yield* TestDiscovery.fromEvents(script)
+    const polled = Discovery.polling(randomPoll, Schedule.spaced("1500 millis").pipe(Schedule.jittered))
+
+    const watchers = yield* Effect.all([
+      events.updates("events").pipe(Stream.runForEach((u) => record("events", formatUpdate(u))), Effect.forkChild),
+      polled.updates("polled").pipe(Stream.take(40), Stream.runForEach((u) => record("polled", formatUpdate(u))), Effect.forkChild)
+    ])
+    yield* TestClock.adjust("2 minutes")
+    yield* Fiber.interruptAll(watchers)
+    return yield* Ref.get(lines)
+  }).pipe(
+    Random.withSeed(seed),
+    Effect.provide(TestClock.layer()),
+    Effect.provideService(Metric.MetricRegistry, new Map()),
+    Effect.provideService(References.MinimumLogLevel, "None"),
+    Effect.scoped
+  )
+
+describe("determinism", () => {
+  it.effect("the seeded scenario gives the same transcript twice and writes its hash for the cross-runtime check", () =>
+    Effect.gen(function*() {
+      const first = yield* scenario(20261121)
+      const second = yield* scenario(20261121)
+      const other = yield* scenario(7)
+      assert.deepStrictEqual(first, second)
+      assert.notDeepEqual(first, other, "a different seed should give a different transcript")
+      assert.isTrue(first.some((l) => l.includes(" events ")) && first.some((l) => l.includes(" polled ")))
+      assert.isTrue(first.some((l) => l.includes("rejected: ")), "the scenario should exercise rejected updates")
+      const text = first.join("\n") + "\n"
+      const hash = createHash("sha256").update(text).digest("hex")
+      const dir = join(import.meta.dirname, ".transcripts")
+      mkdirSync(dir, { recursive: true })
+      writeFileSync(join(dir, `${runtime()}.txt`), `sha256 ${hash}\n${text}`)
+    }))
+})

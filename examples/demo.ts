@@ -8,12 +8,12 @@
  *
  * Run it with `npm run demo` (from a fresh clone it installs what it needs first).
  */
+import { NodeServices } from "@switchyard/adapter-node"
+import { Change, Discovery, type Endpoint } from "@switchyard/core"
 import { Clock, Console, Duration, Effect, Fiber, References, Schedule, Stream } from "effect"
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Change, Discovery, type Endpoint } from "@switchyard/core"
-import { NodeServices } from "@switchyard/adapter-node"
 
 const pollEvery = Duration.millis(100)
 
@@ -71,7 +71,9 @@ const program = Effect.gen(function*() {
   const start = yield* Clock.currentTimeMillis
   const stamp = Clock.currentTimeMillis.pipe(Effect.map((t) => `[${((t - start) / 1000).toFixed(2).padStart(5)}s]`))
   const say = (who: string, text: string) =>
-    stamp.pipe(Effect.flatMap((t) => Console.log(`${t} ${who.padEnd(8)} ${text.split("\n").join(`\n${" ".repeat(17)}`)}`)))
+    stamp.pipe(
+      Effect.flatMap((t) => Console.log(`${t} ${who.padEnd(8)} ${text.split("\n").join(`\n${" ".repeat(17)}`)}`))
+    )
 
   const readEndpoints = Effect.tryPromise({
     try: () => readFile(file, "utf8").then((text): unknown => JSON.parse(text)),
@@ -102,7 +104,9 @@ const program = Effect.gen(function*() {
   }
   yield* Fiber.interrupt(watcher)
   yield* Console.log(`\nfinal set: ${current.map((e) => e.address).join(", ")}`)
-  if (current.length !== 3) return yield* Effect.die(new Error(`expected 3 endpoints at the end, got ${current.length}`))
+  if (current.length !== 3) {
+    return yield* Effect.die(new Error(`expected 3 endpoints at the end, got ${current.length}`))
+  }
 }).pipe(
   Effect.scoped,
   Effect.provide(NodeServices.layer),

@@ -32,7 +32,9 @@ for (const runtime of runtimes) {
   failed += report.numFailedTests
   skipped += report.numPendingTests + report.numTodoTests
   console.log(
-    `${runtime.padEnd(5)} ${report.numPassedTests} passed, ${report.numFailedTests} failed, ${report.numPendingTests} skipped`
+    `${
+      runtime.padEnd(5)
+    } ${report.numPassedTests} passed, ${report.numFailedTests} failed, ${report.numPendingTests} skipped`
   )
 }
 

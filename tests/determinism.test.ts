@@ -5,13 +5,13 @@
  * three files after the runs.
  */
 import { assert, describe, it } from "@effect/vitest"
+import { Change, Discovery, DiscoveryEvent, Endpoint } from "@switchyard/core"
+import { TestDiscovery } from "@switchyard/core/testing"
 import { Clock, Effect, Fiber, Metric, Random, Ref, References, Schedule, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { createHash } from "node:crypto"
 import { mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { Change, Discovery, DiscoveryEvent, Endpoint } from "@switchyard/core"
-import { TestDiscovery } from "@switchyard/core/testing"
 
 export const runtime = (): "bun" | "deno" | "node" =>
   "Bun" in globalThis ? "bun" : "Deno" in globalThis ? "deno" : "node"
@@ -51,16 +51,24 @@ export const scenario = (seed: number): Effect.Effect<ReadonlyArray<string>> =>
   Effect.gen(function*() {
     const lines = yield* Ref.make<ReadonlyArray<string>>([])
     const record = (source: string, text: string) =>
-      Clock.currentTimeMillis.pipe(Effect.flatMap((t) => Ref.update(lines, (xs) => [...xs, `t=${t} ${source} ${text}`])))
+      Clock.currentTimeMillis.pipe(
+        Effect.flatMap((t) => Ref.update(lines, (xs) => [...xs, `t=${t} ${source} ${text}`]))
+      )
 
-    const script = yield* Effect.forEach(Array.from({ length: 60 }), () =>
-      Effect.all({ delay: Random.nextIntBetween(0, 2_000), event: randomEvent }))
+    const script = yield* Effect.forEach(
+      Array.from({ length: 60 }),
+      () => Effect.all({ delay: Random.nextIntBetween(0, 2_000), event: randomEvent })
+    )
     const events = yield* TestDiscovery.fromEvents(script)
     const polled = Discovery.polling(randomPoll, Schedule.spaced("1500 millis").pipe(Schedule.jittered))
 
     const watchers = yield* Effect.all([
       events.updates("events").pipe(Stream.runForEach((u) => record("events", formatUpdate(u))), Effect.forkChild),
-      polled.updates("polled").pipe(Stream.take(40), Stream.runForEach((u) => record("polled", formatUpdate(u))), Effect.forkChild)
+      polled.updates("polled").pipe(
+        Stream.take(40),
+        Stream.runForEach((u) => record("polled", formatUpdate(u))),
+        Effect.forkChild
+      )
     ])
     yield* TestClock.adjust("2 minutes")
     yield* Fiber.interruptAll(watchers)

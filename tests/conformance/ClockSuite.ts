@@ -46,20 +46,22 @@ const smallestStep = (xs: ReadonlyArray<bigint>): bigint | undefined => {
 export const clockSuite = (clock: ClockUnderTest): void => {
   const suffix = clock.skip === undefined ? "" : ` (skipped: ${clock.skip})`
   const [timerName, timer] = clock.timer
-  for (const [name, layer] of clock.layers) clockLaws(`${name}${suffix}`, layer, clock.skip !== undefined, timerName, timer)
+  for (const [name, layer] of clock.layers) {
+    clockLaws(`${name}${suffix}`, layer, clock.skip !== undefined, timerName, timer)
+  }
   describe.skipIf(clock.skip !== undefined)(`${clock.name}.make${suffix}`, () => {
-  it.live("two clocks made 5 ms apart agree to within their 1 ms origin granularity", () =>
-    Effect.gen(function*() {
-      const first = yield* clock.make
-      yield* Effect.sleep("5 millis")
-      const second = yield* clock.make
-      // same monotonic source, so the two wall readings differ only by their origins' rounding
-      // (each floors Date.now to the millisecond); a wall origin paired with the wrong hrtime
-      // reading would show the 5 ms gap
-      const gap = first.currentTimeNanosUnsafe() - second.currentTimeNanosUnsafe()
-      const abs = gap < BigInt(0) ? -gap : gap
-      assert.isTrue(abs < BigInt(2_000_000), `origins differ by ${abs} ns`)
-    }))
+    it.live("two clocks made 5 ms apart agree to within their 1 ms origin granularity", () =>
+      Effect.gen(function*() {
+        const first = yield* clock.make
+        yield* Effect.sleep("5 millis")
+        const second = yield* clock.make
+        // same monotonic source, so the two wall readings differ only by their origins' rounding
+        // (each floors Date.now to the millisecond); a wall origin paired with the wrong hrtime
+        // reading would show the 5 ms gap
+        const gap = first.currentTimeNanosUnsafe() - second.currentTimeNanosUnsafe()
+        const abs = gap < BigInt(0) ? -gap : gap
+        assert.isTrue(abs < BigInt(2_000_000), `origins differ by ${abs} ns`)
+      }))
   })
 }
 

@@ -99,7 +99,6 @@ export const makeWith = (monotonicNanos: () => bigint): Clock.Clock => {
   }
 }
 
-
 // -----------------------------------------------------------------------------
 // layers
 // -----------------------------------------------------------------------------
@@ -127,4 +126,3 @@ export const makeWith = (monotonicNanos: () => bigint): Clock.Clock => {
  * @since 0.1.0
  */
 export const layer: Layer.Layer<never> = Layer.effect(Clock.Clock, make)
-

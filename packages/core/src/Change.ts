@@ -113,22 +113,26 @@ export const diff = (
   options?: { readonly key?: string | undefined }
 ): Change => {
   const key = options?.key ?? ""
-  const before = new Map<string, Endpoint.Endpoint>()
+  // One map of `prev`; every address met in `next` is marked `seen` in it, so a second
+  // occurrence (a duplicate) is noticed without building a second map, and what stays
+  // unmarked at the end was removed.
+  const before = new Map<string, Endpoint.Endpoint | typeof seen>()
   for (let i = 0; i < prev.length; i++) before.set(prev[i]!.address, prev[i]!)
-  const all = Endpoint.dedupe(next)
   const added: Array<Endpoint.Endpoint> = []
   const updated: Array<Endpoint.Endpoint> = []
-  for (let i = 0; i < all.length; i++) {
-    const endpoint = all[i]!
+  for (let i = 0; i < next.length; i++) {
+    const endpoint = next[i]!
     const old = before.get(endpoint.address)
-    if (old === undefined) {
-      added.push(endpoint)
-    } else {
-      before.delete(endpoint.address)
-      if (!Endpoint.sameAttributes(old, endpoint)) updated.push(endpoint)
-    }
+    if (old === seen) return diff(prev, Endpoint.dedupe(next), options)
+    before.set(endpoint.address, seen)
+    if (old === undefined) added.push(endpoint)
+    else if (!Endpoint.sameAttributes(old, endpoint)) updated.push(endpoint)
   }
-  const removed = before.size === 0 ? [] : Array.from(before.values())
+  const removed: Array<Endpoint.Endpoint> = []
+  if (before.size > next.length) {
+    for (const entry of before.values()) if (entry !== seen) removed.push(entry)
+  }
+  const all = next
   return { key, all, added, updated, removed }
 }
 
@@ -238,6 +242,9 @@ export const format = (change: Change): string => {
 // -----------------------------------------------------------------------------
 // internal
 // -----------------------------------------------------------------------------
+
+/** Marks an address of `prev` that `next` also has. */
+const seen: unique symbol = Symbol.for("@switchyard/core/Change/seen")
 
 const index = (endpoints: ReadonlyArray<Endpoint.Endpoint>): Map<string, Endpoint.Endpoint> => {
   const map = new Map<string, Endpoint.Endpoint>()

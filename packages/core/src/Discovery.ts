@@ -106,9 +106,9 @@ export class DiscoveryError extends Schema.TaggedError<DiscoveryError>()("Discov
     const what = this.reason === "Decode" ? "an update failed to decode" : this.reason === "Fetch"
       ? "fetching an update failed"
       : "the source failed"
-    return `discovery ${JSON.stringify(this.key)}: ${what}: ${this.detail}; kept the last good set of ${this.kept} endpoint${
-      this.kept === 1 ? "" : "s"
-    }`
+    return `discovery ${
+      JSON.stringify(this.key)
+    }: ${what}: ${this.detail}; kept the last good set of ${this.kept} endpoint${this.kept === 1 ? "" : "s"}`
   }
 }
 
@@ -292,7 +292,10 @@ interface WatchState {
   readonly rejected?: string | undefined
 }
 
-const watchPayloads = (key: string, payloads: Stream.Stream<Payload, DiscoveryError>): Stream.Stream<Update, DiscoveryError> => {
+const watchPayloads = (
+  key: string,
+  payloads: Stream.Stream<Payload, DiscoveryError>
+): Stream.Stream<Update, DiscoveryError> => {
   const rejected = (state: WatchState, reason: "Decode" | "Fetch", detail: string) => {
     const counted = Metric.update(Metric.withAttributes(rejectedTotal, { key, reason }), 1)
     const fingerprint = `${reason}:${detail}`

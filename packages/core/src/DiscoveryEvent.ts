@@ -274,7 +274,9 @@ const step = (snapshot: Map<Endpoint.Address, Entry>, event: DiscoveryEvent): vo
       return
     case "Expired": {
       const entry = snapshot.get(event.address)
-      if (entry !== undefined && entry.status !== "expired") snapshot.set(event.address, { ...entry, status: "expired" })
+      if (entry !== undefined && entry.status !== "expired") {
+        snapshot.set(event.address, { ...entry, status: "expired" })
+      }
       return
     }
     case "Unavailable":

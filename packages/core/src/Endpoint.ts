@@ -58,7 +58,6 @@ export const Address = Schema.String.check(
   )
 )
 
-
 /**
  * The weight an endpoint gets when its source gives none: `1`, as in Envoy's
  * `load_balancing_weight` and gRPC's weighted round robin.
@@ -207,8 +206,7 @@ export const sameAttributes = (a: Endpoint, b: Endpoint): boolean => {
  * @category constructors
  * @since 0.1.0
  */
-export const decode = (input: unknown): Effect.Effect<Endpoint, EndpointError> =>
-  Effect.fromResult(decodeResult(input))
+export const decode = (input: unknown): Effect.Effect<Endpoint, EndpointError> => Effect.fromResult(decodeResult(input))
 
 /**
  * Decodes one endpoint without entering an Effect.
@@ -219,7 +217,9 @@ export const decode = (input: unknown): Effect.Effect<Endpoint, EndpointError> =
 export const decodeResult = (input: unknown): Result.Result<Endpoint, EndpointError> => {
   const value = typeof input === "string" ? { address: input } : input
   const result = decodeEndpoint(value)
-  return Result.isSuccess(result) ? Result.succeed(result.success) : Result.fail(toEndpointError(result.failure, value, ""))
+  return Result.isSuccess(result)
+    ? Result.succeed(result.success)
+    : Result.fail(toEndpointError(result.failure, value, ""))
 }
 
 /**
@@ -344,7 +344,11 @@ const joinPath = (prefix: string, path: ReadonlyArray<PropertyKey>): string => {
 const render = (value: unknown): string => {
   let text: string
   try {
-    text = typeof value === "bigint" ? `${value}n` : value === undefined ? "undefined" : JSON.stringify(value) ?? String(value)
+    text = typeof value === "bigint"
+      ? `${value}n`
+      : value === undefined
+      ? "undefined"
+      : JSON.stringify(value) ?? String(value)
   } catch {
     text = Object.prototype.toString.call(value)
   }

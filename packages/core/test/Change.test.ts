@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
-import * as fc from "fast-check"
 import { Change, Endpoint } from "@switchyard/core"
 import { Arbitraries, Laws } from "@switchyard/core/testing"
+import * as fc from "fast-check"
 import { params } from "./seed.ts"
 
 const ep = Endpoint.makeUnsafe
@@ -43,7 +43,10 @@ describe("Change", () => {
     const removeThenBack = Change.compose(Change.diff([a, b], [a]), Change.diff([a], [a, b]))
     assert.deepStrictEqual(removeThenBack.updated.map(Endpoint.format), ["b:1 w=1"])
     assert.isTrue(Change.sameSet(Change.apply([a, b], removeThenBack), [a, b]))
-    const removeThenChanged = Change.compose(Change.diff([a, b], [a]), Change.diff([a], [a, ep({ address: "b:1", weight: 9 })]))
+    const removeThenChanged = Change.compose(
+      Change.diff([a, b], [a]),
+      Change.diff([a], [a, ep({ address: "b:1", weight: 9 })])
+    )
     assert.deepStrictEqual(removeThenChanged.updated.map(Endpoint.format), ["b:1 w=9"])
   })
 

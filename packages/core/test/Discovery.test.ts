@@ -1,9 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
+import { Change, Discovery, Endpoint } from "@switchyard/core"
+import { Arbitraries, Laws, TestDiscovery } from "@switchyard/core/testing"
 import { Effect, Fiber, Metric, Ref, References, Result, Schedule, Stream, SubscriptionRef } from "effect"
 import { TestClock } from "effect/testing"
 import * as fc from "fast-check"
-import { Change, Discovery, Endpoint } from "@switchyard/core"
-import { Arbitraries, Laws, TestDiscovery } from "@switchyard/core/testing"
 import { params } from "./seed.ts"
 
 const ep = Endpoint.makeUnsafe
@@ -28,7 +28,16 @@ type Poll = { readonly kind: "set"; readonly set: ReadonlyArray<Endpoint.Endpoin
 
 const polls: fc.Arbitrary<ReadonlyArray<Poll>> = fc.tuple(
   Arbitraries.setSequence({ minLength: 1, maxLength: 10 }),
-  fc.array(fc.tuple(fc.nat(), fc.oneof(fc.constant<Poll>({ kind: "fail" }), Arbitraries.malformedPayload.map((m): Poll => ({ kind: "malformed", payload: m.payload })))), { maxLength: 4 })
+  fc.array(
+    fc.tuple(
+      fc.nat(),
+      fc.oneof(
+        fc.constant<Poll>({ kind: "fail" }),
+        Arbitraries.malformedPayload.map((m): Poll => ({ kind: "malformed", payload: m.payload }))
+      )
+    ),
+    { maxLength: 4 }
+  )
 ).map(([sets, faults]) => {
   const out: Array<Poll> = sets.map((set) => ({ kind: "set", set }))
   for (const [i, fault] of faults) out.splice(i % (out.length + 1), 0, fault)
@@ -44,7 +53,9 @@ const model = (key: string, script: ReadonlyArray<Poll>): ReadonlyArray<string> 
   for (const poll of script) {
     if (poll.kind !== "set") {
       const fingerprint = poll.kind === "fail" ? "fail" : `malformed ${JSON.stringify(poll.payload)}`
-      if (fingerprint !== lastRejected) out.push(`rejected ${poll.kind === "fail" ? "Fetch" : "Decode"} kept=${good.length}`)
+      if (fingerprint !== lastRejected) {
+        out.push(`rejected ${poll.kind === "fail" ? "Fetch" : "Decode"} kept=${good.length}`)
+      }
       lastRejected = fingerprint
       continue
     }
@@ -95,7 +106,9 @@ describe("Discovery", () => {
     Effect.gen(function*() {
       const answers: Array<unknown> = [["a:1"], ["a:1"], ["a:1", "b:1"], ["b:1"]]
       const polled = yield* Ref.make(0)
-      const fetch = Ref.getAndUpdate(polled, (n) => n + 1).pipe(Effect.map((n) => answers[Math.min(n, answers.length - 1)]))
+      const fetch = Ref.getAndUpdate(polled, (n) => n + 1).pipe(
+        Effect.map((n) => answers[Math.min(n, answers.length - 1)])
+      )
       const discovery = Discovery.polling(fetch, Schedule.spaced("10 seconds"))
       const fiber = yield* discovery.watch("api").pipe(Stream.take(3), Stream.runCollect, Effect.forkChild)
       yield* Effect.yieldNow
@@ -104,7 +117,11 @@ describe("Discovery", () => {
       assert.strictEqual(yield* Ref.get(polled), 1)
       yield* TestClock.adjust("21 seconds")
       const changes = yield* Fiber.join(fiber)
-      assert.deepStrictEqual(changes.map((c) => [c.added.length, c.updated.length, c.removed.length]), [[1, 0, 0], [1, 0, 0], [0, 0, 1]])
+      assert.deepStrictEqual(changes.map((c) => [c.added.length, c.updated.length, c.removed.length]), [[1, 0, 0], [
+        1,
+        0,
+        0
+      ], [0, 0, 1]])
       assert.strictEqual(yield* Ref.get(polled), 4)
     }))
 
@@ -136,32 +153,48 @@ describe("Discovery", () => {
 
   it("property: 1000 malformed payloads through a discovery source each give a typed error, and the last good set stays", () => {
     fc.assert(
-      fc.property(Arbitraries.endpointSet({ minLength: 1 }), Arbitraries.malformedPayload, Arbitraries.endpointSet(), (good, bad, after) => {
-        const discovery = Discovery.make({
-          fetch: () => Effect.succeed(bad.payload),
-          payloads: () => Stream.make(Result.succeed(good.map(Endpoint.encode)), Result.succeed(bad.payload), Result.succeed(after.map(Endpoint.encode)))
-        })
-        const registry = new Map()
-        const updates = Effect.runSync(Stream.runCollect(discovery.updates("api")).pipe(
-          Effect.provideService(Metric.MetricRegistry, registry),
-          Effect.provideService(References.MinimumLogLevel, "None")
-        ))
-        const kept = Endpoint.dedupe(good)
-        const rejected = updates.find(Discovery.isRejected)
-        assert.isDefined(rejected)
-        assert.strictEqual(rejected!.error._tag, "DiscoveryError")
-        assert.strictEqual(rejected!.error.reason, "Decode")
-        assert.include(rejected!.error.detail, bad.field)
-        assert.strictEqual(rejected!.error.kept, kept.length)
-        assert.isTrue(Change.sameSet(rejected!.kept, kept))
-        assert.deepStrictEqual(Laws.checkUpdates("api", updates), [])
-        const last = updates.filter(Discovery.isChanged).at(-1)!.change.all
-        assert.isTrue(Change.sameSet(last, after.length === 0 && Change.sameSet(after, kept) ? kept : after))
-        const count = Effect.runSync(Metric.value(Metric.withAttributes(Discovery.rejectedTotal, { key: "api", reason: "Decode" })).pipe(Effect.provideService(Metric.MetricRegistry, registry)))
-        assert.strictEqual(count.count, 1)
-        const discovered = Effect.runSync(Effect.flip(discovery.discover("api")))
-        assert.strictEqual(discovered.reason, "Decode")
-      }),
+      fc.property(
+        Arbitraries.endpointSet({ minLength: 1 }),
+        Arbitraries.malformedPayload,
+        Arbitraries.endpointSet(),
+        (good, bad, after) => {
+          const discovery = Discovery.make({
+            fetch: () => Effect.succeed(bad.payload),
+            payloads: () =>
+              Stream.make(
+                Result.succeed(good.map(Endpoint.encode)),
+                Result.succeed(bad.payload),
+                Result.succeed(after.map(Endpoint.encode))
+              )
+          })
+          const registry = new Map()
+          const updates = Effect.runSync(
+            Stream.runCollect(discovery.updates("api")).pipe(
+              Effect.provideService(Metric.MetricRegistry, registry),
+              Effect.provideService(References.MinimumLogLevel, "None")
+            )
+          )
+          const kept = Endpoint.dedupe(good)
+          const rejected = updates.find(Discovery.isRejected)
+          assert.isDefined(rejected)
+          assert.strictEqual(rejected!.error._tag, "DiscoveryError")
+          assert.strictEqual(rejected!.error.reason, "Decode")
+          assert.include(rejected!.error.detail, bad.field)
+          assert.strictEqual(rejected!.error.kept, kept.length)
+          assert.isTrue(Change.sameSet(rejected!.kept, kept))
+          assert.deepStrictEqual(Laws.checkUpdates("api", updates), [])
+          const last = updates.findLast(Discovery.isChanged)!.change.all
+          assert.isTrue(Change.sameSet(last, after.length === 0 && Change.sameSet(after, kept) ? kept : after))
+          const count = Effect.runSync(
+            Metric.value(Metric.withAttributes(Discovery.rejectedTotal, { key: "api", reason: "Decode" })).pipe(
+              Effect.provideService(Metric.MetricRegistry, registry)
+            )
+          )
+          assert.strictEqual(count.count, 1)
+          const discovered = Effect.runSync(Effect.flip(discovery.discover("api")))
+          assert.strictEqual(discovered.reason, "Decode")
+        }
+      ),
       params(1000)
     )
   })
@@ -179,8 +212,14 @@ describe("Discovery", () => {
       const fiber = yield* discovery.updates("api").pipe(Stream.runCollect, Effect.forkChild)
       yield* TestClock.adjust("5 seconds")
       const updates = yield* Fiber.join(fiber)
-      assert.deepStrictEqual(updates.filter(Discovery.isRejected).map((u) => u.error.detail), ["timeout", "refused", "refused"])
-      const counted = yield* Metric.value(Metric.withAttributes(Discovery.rejectedTotal, { key: "api", reason: "Fetch" }))
+      assert.deepStrictEqual(updates.filter(Discovery.isRejected).map((u) => u.error.detail), [
+        "timeout",
+        "refused",
+        "refused"
+      ])
+      const counted = yield* Metric.value(
+        Metric.withAttributes(Discovery.rejectedTotal, { key: "api", reason: "Fetch" })
+      )
       assert.strictEqual(counted.count, 4)
     }).pipe(Effect.provideService(Metric.MetricRegistry, new Map())))
 
@@ -200,7 +239,9 @@ describe("Discovery", () => {
         "changed api: 1 endpoint (+0 ~0 -1)\n  - b:1 w=1"
       ])
       assert.include((updates[1] as Discovery.Rejected).error.message, "connection refused")
-      const fetchFailures = yield* Metric.value(Metric.withAttributes(Discovery.rejectedTotal, { key: "api", reason: "Fetch" }))
+      const fetchFailures = yield* Metric.value(
+        Metric.withAttributes(Discovery.rejectedTotal, { key: "api", reason: "Fetch" })
+      )
       assert.strictEqual(fetchFailures.count, 1)
     }).pipe(Effect.provideService(Metric.MetricRegistry, new Map())))
 
@@ -219,17 +260,29 @@ describe("Discovery", () => {
 
   it.effect("every constructor obeys the discovery laws (Laws.checkDiscovery)", () =>
     Effect.gen(function*() {
-      const sets: ReadonlyArray<unknown> = [["a:1", "b:1"], ["a:1", { address: "b:1", weight: 3 }], "garbage", ["c:1"], ["c:1"], []]
+      const sets: ReadonlyArray<unknown> = [
+        ["a:1", "b:1"],
+        ["a:1", { address: "b:1", weight: 3 }],
+        "garbage",
+        ["c:1"],
+        ["c:1"],
+        []
+      ]
       yield* Laws.checkDiscovery(Discovery.static([ep("a:1")]), "api", { updates: 1 })
 
       const ref = yield* SubscriptionRef.make<unknown>(sets[0])
       yield* Laws.checkDiscovery(Discovery.fromRef(ref), "api", {
         updates: 5,
-        drive: Effect.forEach(sets.slice(1), (s) => Effect.yieldNow.pipe(Effect.andThen(SubscriptionRef.set(ref, s))), { discard: true })
+        drive: Effect.forEach(sets.slice(1), (s) => Effect.yieldNow.pipe(Effect.andThen(SubscriptionRef.set(ref, s))), {
+          discard: true
+        })
       })
 
       const counter = yield* Ref.make(0)
-      const polled = Discovery.polling(Ref.getAndUpdate(counter, (n) => n + 1).pipe(Effect.map((n) => sets[Math.min(n, sets.length - 1)])), Schedule.spaced("1 second"))
+      const polled = Discovery.polling(
+        Ref.getAndUpdate(counter, (n) => n + 1).pipe(Effect.map((n) => sets[Math.min(n, sets.length - 1)])),
+        Schedule.spaced("1 second")
+      )
       const updates = yield* Laws.checkDiscovery(polled, "api", { updates: 5, drive: TestClock.adjust("10 seconds") })
       assert.deepStrictEqual(updates.map((u) => u._tag), ["Changed", "Changed", "Rejected", "Changed", "Changed"])
 
@@ -247,10 +300,11 @@ describe("Discovery", () => {
       const broken: Discovery.Discovery = {
         key: (t) => t,
         discover: () => Effect.succeed([a]),
-        updates: () => Stream.make<Array<Discovery.Update>>(
-          { _tag: "Changed", change: { key: "api", all: [a], added: [], updated: [], removed: [] } },
-          { _tag: "Changed", change: { key: "api", all: [a], added: [], updated: [], removed: [] } }
-        ),
+        updates: () =>
+          Stream.make<Array<Discovery.Update>>(
+            { _tag: "Changed", change: { key: "api", all: [a], added: [], updated: [], removed: [] } },
+            { _tag: "Changed", change: { key: "api", all: [a], added: [], updated: [], removed: [] } }
+          ),
         watch: () => Stream.empty
       }
       const error = yield* Effect.flip(Laws.checkDiscovery(broken, "api", { updates: 2 }))

@@ -1,8 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Result, Schema } from "effect"
-import * as fc from "fast-check"
 import { Change, DiscoveryEvent, Endpoint } from "@switchyard/core"
 import { Arbitraries, Laws } from "@switchyard/core/testing"
+import { Result, Schema } from "effect"
+import * as fc from "fast-check"
 import { params } from "./seed.ts"
 
 const a = Endpoint.makeUnsafe("10.0.0.1:80")
@@ -50,7 +50,10 @@ describe("DiscoveryEvent", () => {
     fc.assert(
       fc.property(Arbitraries.setSequence({ minLength: 2, maxLength: 2 }), ([prev, next]) => {
         const change = Change.diff(prev!, next!)
-        const rebuilt = DiscoveryEvent.fromEvents(DiscoveryEvent.fromChange(change), DiscoveryEvent.fromEndpoints(Endpoint.dedupe(prev!)))
+        const rebuilt = DiscoveryEvent.fromEvents(
+          DiscoveryEvent.fromChange(change),
+          DiscoveryEvent.fromEndpoints(Endpoint.dedupe(prev!))
+        )
         assert.isTrue(DiscoveryEvent.equivalent(rebuilt, DiscoveryEvent.fromEndpoints(change.all)))
       }),
       params(1000)
@@ -60,7 +63,9 @@ describe("DiscoveryEvent", () => {
   it("events decode with their Schema: a bad address in an event is a typed SchemaError", () => {
     const decode = Schema.decodeUnknownResult(DiscoveryEvent.DiscoveryEvent)
     const good = decode({ _tag: "Expired", address: "EXAMPLE.com:0080" })
-    assert.isTrue(Result.isSuccess(good) && good.success._tag === "Expired" && good.success.address === "example.com:80")
+    assert.isTrue(
+      Result.isSuccess(good) && good.success._tag === "Expired" && good.success.address === "example.com:80"
+    )
     const bad = decode({ _tag: "Unavailable", address: "nope" })
     assert.isTrue(Result.isFailure(bad) && Schema.isSchemaError(bad.failure) && bad.failure.message.includes("port"))
   })

@@ -1,13 +1,15 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Result } from "effect"
-import * as fc from "fast-check"
 import { Endpoint } from "@switchyard/core"
 import { Arbitraries } from "@switchyard/core/testing"
+import { Effect, Result } from "effect"
+import * as fc from "fast-check"
 import { params } from "./seed.ts"
 
 const decoded = (input: unknown) => {
   const result = Endpoint.decodeResult(input)
-  if (Result.isFailure(result)) throw new Error(`expected ${JSON.stringify(input)} to decode: ${result.failure.message}`)
+  if (Result.isFailure(result)) {
+    throw new Error(`expected ${JSON.stringify(input)} to decode: ${result.failure.message}`)
+  }
   return result.success
 }
 
@@ -31,7 +33,10 @@ describe("Endpoint", () => {
 
   it("applies the documented defaults: weight 1, no tags, no zone or priority", () => {
     const ep = decoded({ address: "10.0.0.1:80" })
-    assert.deepStrictEqual(ep, { address: "10.0.0.1:80", weight: Endpoint.defaultWeight, tags: {} } as Endpoint.Endpoint)
+    assert.deepStrictEqual(
+      ep,
+      { address: "10.0.0.1:80", weight: Endpoint.defaultWeight, tags: {} } as Endpoint.Endpoint
+    )
     assert.strictEqual(Endpoint.defaultWeight, 1)
     assert.isFalse("zone" in ep || "priority" in ep)
   })

@@ -29,7 +29,11 @@ export const parse = (input: string): Parsed | string => {
     if (close < 0) return "an IPv6 address opened with '[' needs a closing ']'"
     if (input[close + 1] !== ":") return "an IPv6 address needs a port after the brackets, as in [::1]:8080"
     const host = parseIpv6(input.slice(1, close))
-    if (typeof host !== "string" || host.startsWith("!")) return host === undefined ? "invalid IPv6 address" : host.slice(1)
+    if (typeof host !== "string" || host.startsWith("!")) {
+      return host === undefined
+        ? "invalid IPv6 address"
+        : host.slice(1)
+    }
     const port = parsePort(input.slice(close + 2))
     if (typeof port === "string") return port
     return { kind: "ipv6", host, port, text: `[${host}]:${port}` }

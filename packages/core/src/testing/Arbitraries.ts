@@ -158,7 +158,9 @@ export const endpointSet = (options?: {
   return fc.tuple(list, fc.array(fc.tuple(fc.nat(), attributes), { maxLength: 3 })).map(([endpoints, copies]) => {
     if (endpoints.length === 0) return endpoints
     const out = [...endpoints]
-    for (const [i, attrs] of copies) out.splice(i % (out.length + 1), 0, { ...endpoints[i % endpoints.length]!, ...attrs })
+    for (const [i, attrs] of copies) {
+      out.splice(i % (out.length + 1), 0, { ...endpoints[i % endpoints.length]!, ...attrs })
+    }
     return out
   })
 }
@@ -287,7 +289,10 @@ export const malformedEndpoint: fc.Arbitrary<{ readonly input: unknown; readonly
   fc.tuple(endpointObject, badWeight).map(([input, bad]) => ({ input: { ...input, weight: bad }, field: "weight" })),
   fc.tuple(endpointObject, badTags).map(([input, [bad, field]]) => ({ input: { ...input, tags: bad }, field })),
   fc.tuple(endpointObject, badZone).map(([input, bad]) => ({ input: { ...input, zone: bad }, field: "zone" })),
-  fc.tuple(endpointObject, badPriority).map(([input, bad]) => ({ input: { ...input, priority: bad }, field: "priority" })),
+  fc.tuple(endpointObject, badPriority).map(([input, bad]) => ({
+    input: { ...input, priority: bad },
+    field: "priority"
+  })),
   endpointObject.map(({ address: _, ...rest }) => ({ input: rest, field: "address" })),
   fc.constantFrom<unknown>(null, 42, true, [], 3.5).map((input) => ({ input, field: "(endpoint)" }))
 )
@@ -301,13 +306,16 @@ export const malformedEndpoint: fc.Arbitrary<{ readonly input: unknown; readonly
  * @since 0.1.0
  */
 export const malformedPayload: fc.Arbitrary<{ readonly payload: unknown; readonly field: string }> = fc.oneof(
-  { weight: 9, arbitrary: fc.tuple(fc.array(endpointInput, { maxLength: 6 }), malformedEndpoint, fc.nat()).map((
-    [good, bad, at]
-  ) => {
-    const i = at % (good.length + 1)
-    const payload: Array<unknown> = [...good.slice(0, i), bad.input, ...good.slice(i)]
-    return { payload, field: bad.field === "(endpoint)" ? `[${i}]` : `[${i}].${bad.field}` }
-  }) },
+  {
+    weight: 9,
+    arbitrary: fc.tuple(fc.array(endpointInput, { maxLength: 6 }), malformedEndpoint, fc.nat()).map((
+      [good, bad, at]
+    ) => {
+      const i = at % (good.length + 1)
+      const payload: Array<unknown> = [...good.slice(0, i), bad.input, ...good.slice(i)]
+      return { payload, field: bad.field === "(endpoint)" ? `[${i}]` : `[${i}].${bad.field}` }
+    })
+  },
   {
     weight: 1,
     arbitrary: fc.constantFrom<unknown>(null, undefined, "10.0.0.1:80", 7, { endpoints: [] }).map((payload) => ({

@@ -68,7 +68,9 @@ export const checkChange = (
     violations.push("change.all holds an address twice")
   }
   const seen = new Map<string, string>()
-  for (const [name, list] of [["added", change.added], ["updated", change.updated], ["removed", change.removed]] as const) {
+  for (
+    const [name, list] of [["added", change.added], ["updated", change.updated], ["removed", change.removed]] as const
+  ) {
     for (const endpoint of list) {
       const other = seen.get(endpoint.address)
       if (other !== undefined) violations.push(`${endpoint.address} is in both ${other} and ${name}`)
@@ -161,11 +163,15 @@ export const checkEventsRoundTrip = (events: ReadonlyArray<DiscoveryEvent.Discov
  * @category laws
  * @since 0.1.0
  */
-export const changeProperties = (): ReadonlyArray<{ readonly name: string; readonly property: fc.IPropertyWithHooks<any> }> => [
+export const changeProperties = (): ReadonlyArray<
+  { readonly name: string; readonly property: fc.IPropertyWithHooks<any> }
+> => [
   {
     name: "diff/apply: apply(prev, diff(prev, next)) = next, all = next, parts disjoint",
-    property: fc.property(Arbitraries.setSequence({ minLength: 2, maxLength: 2 }), ([prev, next]) =>
-      expectNone(checkDiff(prev!, next!)))
+    property: fc.property(
+      Arbitraries.setSequence({ minLength: 2, maxLength: 2 }),
+      ([prev, next]) => expectNone(checkDiff(prev!, next!))
+    )
   },
   {
     name: "compose agrees with apply along a sequence",
@@ -173,7 +179,10 @@ export const changeProperties = (): ReadonlyArray<{ readonly name: string; reado
   },
   {
     name: "events -> snapshot -> events round trip",
-    property: fc.property(Arbitraries.eventScript(), (script) => expectNone(checkEventsRoundTrip(script.map((s) => s.event))))
+    property: fc.property(
+      Arbitraries.eventScript(),
+      (script) => expectNone(checkEventsRoundTrip(script.map((s) => s.event)))
+    )
   }
 ]
 
@@ -202,7 +211,11 @@ export const checkDiscovery = <Target>(
   options: { readonly updates: number; readonly drive?: Effect.Effect<void> | undefined }
 ): Effect.Effect<ReadonlyArray<Discovery.Update>, LawViolation | Discovery.DiscoveryError> =>
   Effect.gen(function*() {
-    const fiber = yield* discovery.updates(target).pipe(Stream.take(options.updates), Stream.runCollect, Effect.forkChild)
+    const fiber = yield* discovery.updates(target).pipe(
+      Stream.take(options.updates),
+      Stream.runCollect,
+      Effect.forkChild
+    )
     if (options.drive !== undefined) yield* options.drive
     const updates = yield* Fiber.join(fiber)
     const violations = checkUpdates(discovery.key(target), updates)
@@ -225,12 +238,18 @@ export const checkUpdates = (key: string, updates: ReadonlyArray<Discovery.Updat
   let good: ReadonlyArray<Endpoint.Endpoint> | undefined
   updates.forEach((update, i) => {
     if (update._tag === "Rejected") {
-      if (!Change.sameSet(update.kept, good ?? [])) violations.push(`update ${i}: a rejected update did not keep the last good set`)
-      if (update.error.kept !== (good ?? []).length) violations.push(`update ${i}: error.kept is not the size of the last good set`)
+      if (!Change.sameSet(update.kept, good ?? [])) {
+        violations.push(`update ${i}: a rejected update did not keep the last good set`)
+      }
+      if (update.error.kept !== (good ?? []).length) {
+        violations.push(`update ${i}: error.kept is not the size of the last good set`)
+      }
       return
     }
     const change = update.change
-    if (change.key !== key) violations.push(`update ${i}: key ${JSON.stringify(change.key)} is not ${JSON.stringify(key)}`)
+    if (change.key !== key) {
+      violations.push(`update ${i}: key ${JSON.stringify(change.key)} is not ${JSON.stringify(key)}`)
+    }
     if (good === undefined) {
       if (change.updated.length + change.removed.length > 0 || !Change.sameSet(change.added, change.all)) {
         violations.push(`update ${i}: the first change does not carry the full set as added`)

@@ -5,6 +5,9 @@
  */
 
 /** @since 0.1.0 */
+export * as Balancer from "./Balancer.ts"
+
+/** @since 0.1.0 */
 export * as Change from "./Change.ts"
 
 /** @since 0.1.0 */
@@ -15,3 +18,15 @@ export * as DiscoveryEvent from "./DiscoveryEvent.ts"
 
 /** @since 0.1.0 */
 export * as Endpoint from "./Endpoint.ts"
+
+/** @since 0.1.0 */
+export * as LeastPending from "./LeastPending.ts"
+
+/** @since 0.1.0 */
+export * as PeakEwma from "./PeakEwma.ts"
+
+/** @since 0.1.0 */
+export * as Policy from "./Policy.ts"
+
+/** @since 0.1.0 */
+export * as RoundRobin from "./RoundRobin.ts"

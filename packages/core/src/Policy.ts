@@ -1,0 +1,167 @@
+/**
+ * A load-balancing policy builds a {@link Picker} over the balancer's endpoints (CloudWeGo Volo's
+ * `LoadBalance.get_picker` + `rebalance`, nntp-proxy's `BackendSelector`).
+ *
+ * **The contract**
+ *
+ * - The balancer owns one {@link Slot} per endpoint: the endpoint's current value and its load
+ *   (pending requests, latency estimate, picks, failures). A slot survives every change that keeps
+ *   its address, so state learned about an endpoint carries over rebalances and policy swaps.
+ * - The balancer keeps the slots in one array, `context.slots`, and tells the picker what changed
+ *   (`added`, `removed`, `updated`, then `rebalanced` once per batch). A picker may keep its own
+ *   index structures (a heap, a ring, a table) and update them incrementally or rebuild them.
+ * - `pick` is synchronous, never blocks and allocates nothing; it returns `undefined` when there is
+ *   nothing to pick. Randomness comes from `context.random` (Effect's `Random`, so seedable) and
+ *   time from `context.now` (Effect's `Clock`).
+ *
+ * @since 0.1.0
+ */
+import type * as Endpoint from "./Endpoint.ts"
+
+// -----------------------------------------------------------------------------
+// models
+// -----------------------------------------------------------------------------
+
+/**
+ * The balancer's record of one endpoint. Mutable; owned by the balancer, read by pickers.
+ *
+ * **Details**
+ *
+ * - `index` is the slot's position in `context.slots` (kept by the balancer; removal swaps the
+ *   last slot into the freed position).
+ * - `pending` counts requests acquired through the balancer and not yet released.
+ * - `latency` is the peak-EWMA latency estimate in milliseconds, `-1` until the first sample;
+ *   `stamp` is when it was last updated (milliseconds of `Clock`).
+ * - `key` and `position` are scratch fields for pickers (a deadline, a heap position).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Slot {
+  endpoint: Endpoint.Endpoint
+  index: number
+  pending: number
+  picks: number
+  successes: number
+  failures: number
+  latency: number
+  stamp: number
+  key: number
+  position: number
+}
+
+/**
+ * What a picker is built from.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Context {
+  /** The slots of the ready endpoints; the balancer keeps it current. Do not modify. */
+  readonly slots: ReadonlyArray<Slot>
+  /** A uniform double in [0, 1), from Effect's `Random`. */
+  readonly random: () => number
+  /** Milliseconds from Effect's `Clock` (fractional). */
+  readonly now: () => number
+}
+
+/**
+ * A score a picker gave one candidate, for tracing why an endpoint was chosen.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Candidate {
+  readonly address: Endpoint.Address
+  /** What the policy compared (pending, cost, deadline, ring position); lower wins unless noted. */
+  readonly score: number
+}
+
+/**
+ * Why a pick chose what it chose: the candidates the policy looked at and their scores.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Explanation {
+  readonly policy: string
+  readonly chosen: Endpoint.Address | undefined
+  readonly candidates: ReadonlyArray<Candidate>
+  readonly note: string
+}
+
+/**
+ * A picker: chooses a slot for each request.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Picker {
+  /**
+   * Chooses a slot, or `undefined` when there is none. `hash` is a request hash (an unsigned
+   * 32-bit integer) for hash-based policies, or `-1` for none (they then use a random one); other
+   * policies ignore it.
+   */
+  readonly pick: (hash: number) => Slot | undefined
+  /** The same choice as `pick` would make, with the candidates and their scores. Allocates. */
+  readonly explain: (hash: number) => Explanation
+  /** A slot was appended to `context.slots`. */
+  readonly added: (slot: Slot) => void
+  /** A slot was taken out of `context.slots` (its `index` is stale). */
+  readonly removed: (slot: Slot) => void
+  /** A slot's endpoint changed weight, tags, zone or priority; `previous` is the old value. */
+  readonly updated: (slot: Slot, previous: Endpoint.Endpoint) => void
+  /** Called once after each batch of `added` / `removed` / `updated`. */
+  readonly rebalanced: () => void
+}
+
+/**
+ * A load-balancing policy: a name and a way to build a picker.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Policy {
+  readonly name: string
+  /** The time constant of the latency estimate the balancer keeps for this policy, in ms. */
+  readonly decayMillis?: number | undefined
+  /** Whether `pick` uses the request hash (ring hash, Maglev). */
+  readonly hashed?: boolean | undefined
+  readonly make: (context: Context) => Picker
+}
+
+// -----------------------------------------------------------------------------
+// constructors
+// -----------------------------------------------------------------------------
+
+/**
+ * A fresh slot for an endpoint, with no load and no latency sample.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const makeSlot = (endpoint: Endpoint.Endpoint): Slot => ({
+  endpoint,
+  index: -1,
+  pending: 0,
+  picks: 0,
+  successes: 0,
+  failures: 0,
+  latency: -1,
+  stamp: 0,
+  key: 0,
+  position: -1
+})
+
+/**
+ * The picker callbacks that do nothing, for policies that read `context.slots` directly.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const stateless: Pick<Picker, "added" | "removed" | "updated" | "rebalanced"> = {
+  added: () => {},
+  removed: () => {},
+  updated: () => {},
+  rebalanced: () => {}
+}

@@ -1,0 +1,21 @@
+/**
+ * Sampling two distinct indices from one uniform double, for power-of-two-choices pickers
+ * (Mitzenmacher, "The Power of Two Choices in Randomized Load Balancing", 2001).
+ *
+ * `first(u, n)` takes the integer part of `u·n`; `second(u, n, i)` reuses the fractional part for
+ * a draw among the other `n - 1` indices, so one random number yields a uniformly random ordered
+ * pair of distinct indices (53 bits of a double leave ≥ 30 bits for the second draw up to n = 2^23).
+ */
+
+/** An index in [0, n) from u in [0, 1); n ≥ 1. */
+export const first = (u: number, n: number): number => {
+  const i = Math.floor(u * n)
+  return i < n ? i : n - 1
+}
+
+/** An index in [0, n) different from i, from the fraction of u·n left after `first`; n ≥ 2. */
+export const second = (u: number, n: number, i: number): number => {
+  const j = Math.floor((u * n - i) * (n - 1))
+  const k = j < n - 1 ? (j < 0 ? 0 : j) : n - 2
+  return k >= i ? k + 1 : k
+}

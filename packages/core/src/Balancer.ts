@@ -13,6 +13,10 @@
  *   down when it ends — however it ends, interruption and timeouts included — and the latency and
  *   outcome are recorded (nntp-proxy's `route_command` / `complete_command`, made leak-proof).
  *
+ * An endpoint removed while requests to it are in flight keeps its slot until they end; if its
+ * address comes back meanwhile, the same slot (pending count, latency estimate, statistics)
+ * rejoins.
+ *
  * **Observing**: `load(address)` (pending requests), `snapshot` (pending, latency estimate, picks,
  * successes, failures per endpoint), `explain` (why a pick would choose what it chooses), and the
  * Effect metrics `switchyard_balancer_picks_total`, `switchyard_balancer_pending`,
@@ -240,6 +244,9 @@ export const makeWith = (options: {
     const tau = policy.decayMillis ?? defaultDecayMillis
     const slots: Array<Policy.Slot> = []
     const byAddress = new Map<string, Policy.Slot>()
+    // removed slots that still have requests in flight: revived if their address comes back,
+    // so `load` stays truthful and learned state is kept; dropped when their last request ends
+    const draining = new Map<string, Policy.Slot>()
     const metrics = new Map<string, SlotMetrics>()
     const picker = policy.make({ slots, random: () => random.nextDoubleUnsafe(), now })
     let isReady = false
@@ -285,6 +292,7 @@ export const makeWith = (options: {
       Effect.suspend(() => {
         const { slot } = lease
         slot.pending--
+        if (slot.index < 0 && slot.pending === 0) draining.delete(slot.endpoint.address)
         const updates: Array<Effect.Effect<void>> = [Metric.update(lease.metrics.pending, slot.pending)]
         if (Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)) return Effect.all(updates, { discard: true })
         const t = now()
@@ -315,6 +323,8 @@ export const makeWith = (options: {
           }
           byAddress.delete(endpoint.address)
           picker.removed(slot)
+          slot.index = -1
+          if (slot.pending > 0) draining.set(endpoint.address, slot)
         }
         for (const endpoint of change.updated) {
           const slot = byAddress.get(endpoint.address)
@@ -331,7 +341,10 @@ export const makeWith = (options: {
             picker.updated(existing, previous)
             continue
           }
-          const slot = Policy.makeSlot(endpoint)
+          const revived = draining.get(endpoint.address)
+          if (revived !== undefined) draining.delete(endpoint.address)
+          const slot = revived ?? Policy.makeSlot(endpoint)
+          slot.endpoint = endpoint
           slot.index = slots.length
           slots.push(slot)
           byAddress.set(endpoint.address, slot)

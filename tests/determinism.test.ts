@@ -5,7 +5,7 @@
  * three files after the runs.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Change, Discovery, DiscoveryEvent, Endpoint } from "@switchyard/core"
+import { Balancer, Change, Discovery, DiscoveryEvent, Endpoint, LeastPending, PeakEwma, type Policy, RoundRobin } from "@switchyard/core"
 import { TestDiscovery } from "@switchyard/core/testing"
 import { Clock, Effect, Fiber, Metric, Random, Ref, References, Schedule, Stream } from "effect"
 import { TestClock } from "effect/testing"
@@ -81,11 +81,52 @@ export const scenario = (seed: number): Effect.Effect<ReadonlyArray<string>> =>
     Effect.scoped
   )
 
-describe("determinism", () => {
-  it.effect("the seeded scenario gives the same transcript twice and writes its hash for the cross-runtime check", () =>
+/** The policies whose pick sequences must agree across runtimes. */
+const policies: ReadonlyArray<readonly [string, Policy.Policy]> = [
+  ["round-robin", RoundRobin.make()],
+  ["least-pending", LeastPending.make()],
+  ["peak-ewma", PeakEwma.make()]
+]
+
+/**
+ * For each policy: a balancer over 12 weighted endpoints, 400 requests with random latencies and
+ * outcomes through `use` (concurrency 8) under TestClock; the transcript is the pick sequence.
+ */
+export const pickScenario = (seed: number): Effect.Effect<ReadonlyArray<string>> =>
+  Effect.forEach(policies, ([name, policy]) =>
     Effect.gen(function*() {
-      const first = yield* scenario(20261121)
-      const second = yield* scenario(20261121)
+      const endpoints = Array.from({ length: 12 }, (_, i) => Endpoint.makeUnsafe({ address: `10.9.0.${i + 1}:80`, weight: 1 + (i % 4) }))
+      const balancer = yield* Balancer.makeWith({ key: name, policy })
+      yield* balancer.apply(Change.diff([], endpoints, { key: name }))
+      const picked: Array<string> = []
+      const request = Effect.gen(function*() {
+        const latency = yield* Random.nextIntBetween(1, 50)
+        const fails = (yield* Random.nextIntBetween(0, 10)) === 0
+        yield* balancer.use((e) => {
+          picked.push(e.address.slice(7, -3))
+          return Effect.sleep(`${latency} millis`).pipe(Effect.andThen(fails ? Effect.fail("x") : Effect.void))
+        }).pipe(Effect.ignore)
+      })
+      const fiber = yield* Effect.forEach(Array.from({ length: 400 }), () => request, { concurrency: 8, discard: true }).pipe(Effect.forkChild)
+      yield* TestClock.adjust("1 minute")
+      yield* Fiber.join(fiber)
+      return `picks ${name}: ${picked.join(",")}`
+    })).pipe(
+    Random.withSeed(seed),
+    Effect.provide(TestClock.layer()),
+    Effect.provideService(Metric.MetricRegistry, new Map()),
+    Effect.scoped
+  )
+
+describe("determinism", () => {
+  it.effect("the seeded scenarios (discovery and pick sequences) give the same transcript twice and writes its hash for the cross-runtime check", () =>
+    Effect.gen(function*() {
+      const picks = yield* pickScenario(20261121)
+      assert.deepStrictEqual(picks, yield* pickScenario(20261121))
+      assert.strictEqual(picks.length, policies.length)
+      for (const line of picks) assert.strictEqual(line.split(",").length, 400, line.slice(0, 40))
+      const first = [...(yield* scenario(20261121)), ...picks]
+      const second = [...(yield* scenario(20261121)), ...picks]
       const other = yield* scenario(7)
       assert.deepStrictEqual(first, second)
       assert.notDeepEqual(first, other, "a different seed should give a different transcript")

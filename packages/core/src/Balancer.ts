@@ -257,11 +257,10 @@ export const makeWith = (options: {
       if (slot !== undefined) slot.picks++
       return slot
     }
-    const pickEffect = (hash: number) =>
-      Effect.suspend(() => {
-        const slot = pickSlot(hash)
-        return slot === undefined ? Effect.fail(noEndpoint()) : Effect.succeed(slot.endpoint)
-      })
+    const pickExit = (hash: number): Exit.Exit<Endpoint.Endpoint, NoEndpointAvailable> => {
+      const slot = pickSlot(hash)
+      return slot === undefined ? Exit.fail(noEndpoint()) : Exit.succeed(slot.endpoint)
+    }
 
     const metricsOf = (address: string): SlotMetrics => {
       let found = metrics.get(address)
@@ -383,12 +382,12 @@ export const makeWith = (options: {
       }
     }
 
-    const pick = pickEffect(-1)
+    const pick = singleStep(() => pickExit(-1))
     return {
       key,
       policy: policy.name,
       pick,
-      pickHash: pickEffect,
+      pickHash: (hash) => Effect.suspend(() => pickExit(hash)),
       pickUnsafe: (hash = -1) => pickSlot(hash)?.endpoint,
       picks: (hash = -1) => Effect.sync(() => distinct(hash)),
       use: <A, E, R>(
@@ -426,6 +425,19 @@ export const makeWith = (options: {
 // -----------------------------------------------------------------------------
 // internal
 // -----------------------------------------------------------------------------
+
+/**
+ * An Effect that evaluates `run` each time it runs (it is `Effect.suspend(run)`), and that also
+ * evaluates it when a generator reaches `yield* effect`: the iterator hands the fresh `Exit`
+ * straight to the `Effect.gen` loop, which takes an Exit's value inline, without a fiber step.
+ * So `yield* balancer.pick` costs about what `yield* Effect.sync(...)` does, and `pick` still works
+ * everywhere else (pipe, flatMap, runSync) as an ordinary Effect.
+ */
+const singleStep = <A, E>(run: () => Exit.Exit<A, E>): Effect.Effect<A, E> => {
+  const effect = Effect.suspend(run)
+  Object.defineProperty(effect, Symbol.iterator, { value: () => run()[Symbol.iterator](), enumerable: false })
+  return effect
+}
 
 interface SlotMetrics {
   readonly picks: Metric.Metric<number, unknown>

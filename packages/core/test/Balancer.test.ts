@@ -48,6 +48,26 @@ describe("Balancer", () => {
       assert.include(isEmpty.message, "the endpoint set is empty")
     }))
 
+  it.effect("pick picks anew each time it is yielded or run, and fails typed when empty", () =>
+    Effect.gen(function*() {
+      const balancer = yield* withBalancer(RoundRobin.make(), three)
+      const a = yield* balancer.pick
+      const b = yield* balancer.pick
+      const c = yield* Effect.map(balancer.pick, (e) => e)
+      assert.strictEqual(new Set([a.address, b.address, c.address]).size, 3)
+      const viaRun = [Effect.runSync(balancer.pick), Effect.runSync(balancer.pick), Effect.runSync(balancer.pick)]
+      assert.strictEqual(new Set(viaRun.map((e) => e.address)).size, 3)
+      const all = yield* Effect.all([balancer.pick, balancer.pick, balancer.pick])
+      assert.strictEqual(new Set(all.map((e) => e.address)).size, 3)
+      const empty = yield* Balancer.makeWith({ key: "none", policy: RoundRobin.make() })
+      const caught = yield* empty.pick.pipe(Effect.catchTag("NoEndpointAvailable", (e) => Effect.succeed(e.key)))
+      assert.strictEqual(caught, "none")
+      const inGen = yield* Effect.flip(Effect.gen(function*() {
+        return yield* empty.pick
+      }))
+      assert.strictEqual(inGen._tag, "NoEndpointAvailable")
+    }))
+
   it.effect("picks yields every endpoint once, the policy's choice first", () =>
     Effect.gen(function*() {
       for (const [, policy] of policies) {

@@ -7,15 +7,15 @@
  * pair of distinct indices (53 bits of a double leave ≥ 30 bits for the second draw up to n = 2^23).
  */
 
-/** An index in [0, n) from u in [0, 1); n ≥ 1. */
+/** An index in [0, n) from u in [0, 1); 1 ≤ n < 2^31 (`| 0` truncates like floor for these). */
 export const first = (u: number, n: number): number => {
-  const i = Math.floor(u * n)
+  const i = (u * n) | 0
   return i < n ? i : n - 1
 }
 
 /** An index in [0, n) different from i, from the fraction of u·n left after `first`; n ≥ 2. */
 export const second = (u: number, n: number, i: number): number => {
-  const j = Math.floor((u * n - i) * (n - 1))
+  const j = ((u * n - i) * (n - 1)) | 0
   const k = j < n - 1 ? (j < 0 ? 0 : j) : n - 2
   return k >= i ? k + 1 : k
 }

@@ -13,4 +13,7 @@ export * as Arbitraries from "./Arbitraries.ts"
 export * as Laws from "./Laws.ts"
 
 /** @since 0.1.0 */
+export * as Simulator from "./Simulator.ts"
+
+/** @since 0.1.0 */
 export * as TestDiscovery from "./TestDiscovery.ts"

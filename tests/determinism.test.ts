@@ -5,7 +5,21 @@
  * three files after the runs.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Balancer, Change, Discovery, DiscoveryEvent, Endpoint, LeastPending, PeakEwma, type Policy, RoundRobin } from "@switchyard/core"
+import {
+  Balancer,
+  Change,
+  Discovery,
+  DiscoveryEvent,
+  Endpoint,
+  LeastPending,
+  Maglev,
+  PeakEwma,
+  type Policy,
+  RingHash,
+  RoundRobin,
+  WeightedRandom,
+  WeightedRoundRobin
+} from "@switchyard/core"
 import { TestDiscovery } from "@switchyard/core/testing"
 import { Clock, Effect, Fiber, Metric, Random, Ref, References, Schedule, Stream } from "effect"
 import { TestClock } from "effect/testing"
@@ -85,7 +99,12 @@ export const scenario = (seed: number): Effect.Effect<ReadonlyArray<string>> =>
 const policies: ReadonlyArray<readonly [string, Policy.Policy]> = [
   ["round-robin", RoundRobin.make()],
   ["least-pending", LeastPending.make()],
-  ["peak-ewma", PeakEwma.make()]
+  ["peak-ewma", PeakEwma.make()],
+  ["weighted-round-robin", WeightedRoundRobin.make()],
+  ["weighted-random", WeightedRandom.make()],
+  ["uniform-random", WeightedRandom.uniform()],
+  ["ring-hash", RingHash.make()],
+  ["maglev", Maglev.make()]
 ]
 
 /**
@@ -95,7 +114,8 @@ const policies: ReadonlyArray<readonly [string, Policy.Policy]> = [
 export const pickScenario = (seed: number): Effect.Effect<ReadonlyArray<string>> =>
   Effect.forEach(policies, ([name, policy]) =>
     Effect.gen(function*() {
-      const endpoints = Array.from({ length: 12 }, (_, i) => Endpoint.makeUnsafe({ address: `10.9.0.${i + 1}:80`, weight: 1 + (i % 4) }))
+      const endpoints = Array.from({ length: 12 }, (_, i) =>
+        Endpoint.makeUnsafe({ address: `10.9.0.${i + 1}:80`, weight: 1 + (i % 4) }))
       const balancer = yield* Balancer.makeWith({ key: name, policy })
       yield* balancer.apply(Change.diff([], endpoints, { key: name }))
       const picked: Array<string> = []
@@ -107,16 +127,17 @@ export const pickScenario = (seed: number): Effect.Effect<ReadonlyArray<string>>
           return Effect.sleep(`${latency} millis`).pipe(Effect.andThen(fails ? Effect.fail("x") : Effect.void))
         }).pipe(Effect.ignore)
       })
-      const fiber = yield* Effect.forEach(Array.from({ length: 400 }), () => request, { concurrency: 8, discard: true }).pipe(Effect.forkChild)
+      const fiber = yield* Effect.forEach(Array.from({ length: 400 }), () =>
+        request, { concurrency: 8, discard: true }).pipe(Effect.forkChild)
       yield* TestClock.adjust("1 minute")
       yield* Fiber.join(fiber)
       return `picks ${name}: ${picked.join(",")}`
     })).pipe(
-    Random.withSeed(seed),
-    Effect.provide(TestClock.layer()),
-    Effect.provideService(Metric.MetricRegistry, new Map()),
-    Effect.scoped
-  )
+      Random.withSeed(seed),
+      Effect.provide(TestClock.layer()),
+      Effect.provideService(Metric.MetricRegistry, new Map()),
+      Effect.scoped
+    )
 
 describe("determinism", () => {
   it.effect("the seeded scenarios (discovery and pick sequences) give the same transcript twice and writes its hash for the cross-runtime check", () =>

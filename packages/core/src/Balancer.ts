@@ -39,8 +39,8 @@ import * as Stream from "effect/Stream"
 import type * as Change from "./Change.ts"
 import type * as Discovery from "./Discovery.ts"
 import type * as Endpoint from "./Endpoint.ts"
-import * as Policy from "./Policy.ts"
 import * as ewma from "./internal/ewma.ts"
+import * as Policy from "./Policy.ts"
 
 // -----------------------------------------------------------------------------
 // models
@@ -216,7 +216,10 @@ export const make = <Target>(options: {
     yield* options.discovery.watch(options.target).pipe(
       Stream.runForEach(balancer.apply),
       Effect.catchCause((cause) =>
-        Effect.logWarning(`balancer ${JSON.stringify(balancer.key)}: discovery watch ended; keeping the last set`, cause)
+        Effect.logWarning(
+          `balancer ${JSON.stringify(balancer.key)}: discovery watch ended; keeping the last set`,
+          cause
+        )
       ),
       Effect.forkScoped
     )

@@ -13,8 +13,8 @@
  *
  * @since 0.1.0
  */
-import * as Policy from "./Policy.ts"
 import * as sample from "./internal/sample.ts"
+import * as Policy from "./Policy.ts"
 
 /**
  * The least-pending power-of-two-choices policy.
@@ -47,7 +47,9 @@ export const make = (): Policy.Policy => ({
       },
       explain: () => {
         const pair = draw()
-        if (pair === undefined) return { policy: "least-pending", chosen: undefined, candidates: [], note: "no endpoints" }
+        if (pair === undefined) {
+          return { policy: "least-pending", chosen: undefined, candidates: [], note: "no endpoints" }
+        }
         const [a, b] = pair
         const chosen = b.pending < a.pending ? b : a
         return {

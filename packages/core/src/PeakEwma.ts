@@ -19,9 +19,9 @@
  * @since 0.1.0
  */
 import * as Duration from "effect/Duration"
-import * as Policy from "./Policy.ts"
 import * as ewma from "./internal/ewma.ts"
 import * as sample from "./internal/sample.ts"
+import * as Policy from "./Policy.ts"
 
 /**
  * The default time constant of the latency estimate: 10 seconds (Finagle, Linkerd).

@@ -23,6 +23,9 @@ export * as Endpoint from "./Endpoint.ts"
 export * as LeastPending from "./LeastPending.ts"
 
 /** @since 0.1.0 */
+export * as Maglev from "./Maglev.ts"
+
+/** @since 0.1.0 */
 export * as PeakEwma from "./PeakEwma.ts"
 
 /** @since 0.1.0 */
@@ -30,3 +33,12 @@ export * as Policy from "./Policy.ts"
 
 /** @since 0.1.0 */
 export * as RoundRobin from "./RoundRobin.ts"
+
+/** @since 0.1.0 */
+export * as RingHash from "./RingHash.ts"
+
+/** @since 0.1.0 */
+export * as WeightedRandom from "./WeightedRandom.ts"
+
+/** @since 0.1.0 */
+export * as WeightedRoundRobin from "./WeightedRoundRobin.ts"

@@ -1,9 +1,22 @@
 import { assert, describe, it } from "@effect/vitest"
+import {
+  Balancer,
+  Change,
+  Discovery,
+  Endpoint,
+  LeastPending,
+  Maglev,
+  PeakEwma,
+  Policy,
+  RingHash,
+  RoundRobin,
+  WeightedRandom,
+  WeightedRoundRobin
+} from "@switchyard/core"
+import { Arbitraries } from "@switchyard/core/testing"
 import { Deferred, Effect, Exit, Fiber, Metric, Random } from "effect"
 import { TestClock } from "effect/testing"
 import * as fc from "fast-check"
-import { Balancer, Change, Discovery, Endpoint, LeastPending, PeakEwma, Policy, RoundRobin } from "@switchyard/core"
-import { Arbitraries } from "@switchyard/core/testing"
 import { params } from "./seed.ts"
 
 const ep = Endpoint.makeUnsafe
@@ -12,7 +25,13 @@ const three = [ep("10.0.0.1:80"), ep("10.0.0.2:80"), ep("10.0.0.3:80")]
 export const policies: ReadonlyArray<readonly [string, () => Policy.Policy]> = [
   ["round-robin", RoundRobin.make],
   ["least-pending", LeastPending.make],
-  ["peak-ewma", () => PeakEwma.make()]
+  ["peak-ewma", () => PeakEwma.make()],
+  ["weighted-round-robin", WeightedRoundRobin.make],
+  ["weighted-random", WeightedRandom.make],
+  ["uniform-random", WeightedRandom.uniform],
+  // small rings and tables: these properties are about membership, not about hash spread
+  ["ring-hash", () => RingHash.make({ vnodes: 64 })],
+  ["maglev", () => Maglev.make({ tableSize: 1031 })]
 ]
 
 const withBalancer = (policy: Policy.Policy, endpoints: ReadonlyArray<Endpoint.Endpoint>) =>
@@ -23,9 +42,15 @@ const withBalancer = (policy: Policy.Policy, endpoints: ReadonlyArray<Endpoint.E
   })
 
 const provideTest = <A, E>(effect: Effect.Effect<A, E, any>, seed: number) =>
-  effect.pipe(Random.withSeed(seed), Effect.provide(TestClock.layer()), Effect.scoped, Effect.provideService(Metric.MetricRegistry, new Map())) as Effect.Effect<A, E>
+  effect.pipe(
+    Random.withSeed(seed),
+    Effect.provide(TestClock.layer()),
+    Effect.scoped,
+    Effect.provideService(Metric.MetricRegistry, new Map())
+  ) as Effect.Effect<A, E>
 
-const runAsync = <A, E>(effect: Effect.Effect<A, E, any>, seed = 1): Promise<A> => Effect.runPromise(provideTest(effect, seed))
+const runAsync = <A, E>(effect: Effect.Effect<A, E, any>, seed = 1): Promise<A> =>
+  Effect.runPromise(provideTest(effect, seed))
 
 /** Runs an effect with a seeded Random, a TestClock and a private metric registry. */
 const run = <A, E>(effect: Effect.Effect<A, E, any>, seed = 1): A => Effect.runSync(provideTest(effect, seed))
@@ -82,7 +107,8 @@ describe("Balancer", () => {
     Effect.gen(function*() {
       const balancer = yield* withBalancer(RoundRobin.make(), [ep("10.0.0.1:80")])
       const gate = yield* Deferred.make<void>()
-      const fiber = yield* balancer.use(() => Effect.sleep("100 millis").pipe(Effect.andThen(Deferred.await(gate)))).pipe(Effect.forkChild)
+      const fiber = yield* balancer.use(() => Effect.sleep("100 millis").pipe(Effect.andThen(Deferred.await(gate))))
+        .pipe(Effect.forkChild)
       yield* Effect.yieldNow
       assert.strictEqual(yield* balancer.load("10.0.0.1:80"), 1)
       yield* TestClock.adjust("100 millis")
@@ -96,9 +122,13 @@ describe("Balancer", () => {
       assert.strictEqual(stats!.failures, 1)
       assert.strictEqual(stats!.pending, 0)
       assert.isAbove(stats!.latency!, 99)
-      const picks = yield* Metric.value(Metric.withAttributes(Balancer.picksTotal, { key: "api", endpoint: "10.0.0.1:80" }))
+      const picks = yield* Metric.value(
+        Metric.withAttributes(Balancer.picksTotal, { key: "api", endpoint: "10.0.0.1:80" })
+      )
       assert.strictEqual(picks.count, 2)
-      const failures = yield* Metric.value(Metric.withAttributes(Balancer.failuresTotal, { key: "api", endpoint: "10.0.0.1:80" }))
+      const failures = yield* Metric.value(
+        Metric.withAttributes(Balancer.failuresTotal, { key: "api", endpoint: "10.0.0.1:80" })
+      )
       assert.strictEqual(failures.count, 1)
     }).pipe(Effect.provideService(Metric.MetricRegistry, new Map())))
 
@@ -150,24 +180,27 @@ describe("Balancer", () => {
     fc.assert(
       fc.property(Arbitraries.setSequence({ minLength: 2, maxLength: 6 }), fc.nat(), (sets, seed) => {
         for (const [name, policy] of policies) {
-          run(Effect.gen(function*() {
-            const balancer = yield* Balancer.makeWith({ key: "api", policy: policy() })
-            let current: ReadonlyArray<Endpoint.Endpoint> = []
-            for (const next of sets) {
-              const change = Change.diff(current, next)
-              yield* balancer.apply(change)
-              current = change.all
-              const allowed = new Set(current.map((e) => e.address))
-              for (let i = 0; i < 20; i++) {
-                const picked = balancer.pickUnsafe()
-                if (current.length === 0) assert.isUndefined(picked, name)
-                else assert.isTrue(allowed.has(picked!.address), `${name} picked ${picked?.address}`)
+          run(
+            Effect.gen(function*() {
+              const balancer = yield* Balancer.makeWith({ key: "api", policy: policy() })
+              let current: ReadonlyArray<Endpoint.Endpoint> = []
+              for (const next of sets) {
+                const change = Change.diff(current, next)
+                yield* balancer.apply(change)
+                current = change.all
+                const allowed = new Set(current.map((e) => e.address))
+                for (let i = 0; i < 20; i++) {
+                  const picked = balancer.pickUnsafe()
+                  if (current.length === 0) assert.isUndefined(picked, name)
+                  else assert.isTrue(allowed.has(picked!.address), `${name} picked ${picked?.address}`)
+                }
+                const iterated = [...(yield* balancer.picks())].map((e) => e.address)
+                assert.strictEqual(new Set(iterated).size, current.length, name)
+                assert.isTrue(iterated.every((a) => allowed.has(a)), name)
               }
-              const iterated = [...(yield* balancer.picks())].map((e) => e.address)
-              assert.strictEqual(new Set(iterated).size, current.length, name)
-              assert.isTrue(iterated.every((a) => allowed.has(a)), name)
-            }
-          }), seed)
+            }),
+            seed
+          )
         }
       }),
       params(1000)
@@ -176,22 +209,31 @@ describe("Balancer", () => {
 
   it("property: round robin over any k·n picks gives counts that differ by at most 1 (exactly k)", () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 20 }), fc.nat(), fc.nat({ max: 100 }), (n, k, seed, skip) => {
-        run(Effect.gen(function*() {
-          const endpoints = Array.from({ length: n }, (_, i) => ep(`10.1.${i >> 8}.${i & 255}:80`))
-          const balancer = yield* withBalancer(RoundRobin.make(), endpoints)
-          for (let i = 0; i < skip; i++) balancer.pickUnsafe()
-          const counts = new Map<string, number>()
-          for (let i = 0; i < k * n; i++) {
-            const a = balancer.pickUnsafe()!.address
-            counts.set(a, (counts.get(a) ?? 0) + 1)
-          }
-          const values = [...counts.values()]
-          assert.strictEqual(counts.size, n)
-          assert.isAtMost(Math.max(...values) - Math.min(...values), 1)
-          assert.isTrue(values.every((v) => v === k))
-        }), seed)
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 40 }),
+        fc.integer({ min: 1, max: 20 }),
+        fc.nat(),
+        fc.nat({ max: 100 }),
+        (n, k, seed, skip) => {
+          run(
+            Effect.gen(function*() {
+              const endpoints = Array.from({ length: n }, (_, i) => ep(`10.1.${i >> 8}.${i & 255}:80`))
+              const balancer = yield* withBalancer(RoundRobin.make(), endpoints)
+              for (let i = 0; i < skip; i++) balancer.pickUnsafe()
+              const counts = new Map<string, number>()
+              for (let i = 0; i < k * n; i++) {
+                const a = balancer.pickUnsafe()!.address
+                counts.set(a, (counts.get(a) ?? 0) + 1)
+              }
+              const values = [...counts.values()]
+              assert.strictEqual(counts.size, n)
+              assert.isAtMost(Math.max(...values) - Math.min(...values), 1)
+              assert.isTrue(values.every((v) => v === k))
+            }),
+            seed
+          )
+        }
+      ),
       params(1000)
     )
   })
@@ -199,12 +241,25 @@ describe("Balancer", () => {
   it("property: power of two choices never picks the more loaded (or costlier) of its two samples", () => {
     fc.assert(
       fc.property(
-        fc.array(fc.record({ pending: fc.nat({ max: 20 }), latency: fc.oneof(fc.constant(-1), fc.double({ min: 0.1, max: 500, noNaN: true })) }), { minLength: 2, maxLength: 50 }),
+        fc.array(
+          fc.record({
+            pending: fc.nat({ max: 20 }),
+            latency: fc.oneof(fc.constant(-1), fc.double({ min: 0.1, max: 500, noNaN: true }))
+          }),
+          { minLength: 2, maxLength: 50 }
+        ),
         fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
         (loads, u) => {
-          for (const [name, policy] of [["least-pending", LeastPending.make()], ["peak-ewma", PeakEwma.make()]] as const) {
+          for (
+            const [name, policy] of [["least-pending", LeastPending.make()], ["peak-ewma", PeakEwma.make()]] as const
+          ) {
             const slots = loads.map((load, i) => {
-              const slot = { ...Policy.makeSlot(ep(`10.2.0.${i + 1}:80`)), pending: load.pending, latency: load.latency, stamp: 0 }
+              const slot = {
+                ...Policy.makeSlot(ep(`10.2.0.${i + 1}:80`)),
+                pending: load.pending,
+                latency: load.latency,
+                stamp: 0
+              }
               slot.index = i
               return slot
             })
@@ -224,94 +279,133 @@ describe("Balancer", () => {
   })
 
   it("property: pending counts track in-flight requests and return to 0 after any interleaving of picks, completions, failures and interruptions", async () => {
-    type Op = { readonly kind: "start" } | { readonly kind: "succeed" | "fail" | "interrupt" | "timeout"; readonly which: number } | { readonly kind: "change"; readonly keep: number }
+    type Op = { readonly kind: "start" } | {
+      readonly kind: "succeed" | "fail" | "interrupt" | "timeout"
+      readonly which: number
+    } | { readonly kind: "change"; readonly keep: number }
     const op: fc.Arbitrary<Op> = fc.oneof(
       { weight: 4, arbitrary: fc.constant<Op>({ kind: "start" }) },
-      { weight: 6, arbitrary: fc.record({ kind: fc.constantFrom("succeed", "fail", "interrupt", "timeout"), which: fc.nat() }) as fc.Arbitrary<Op> },
-      { weight: 1, arbitrary: fc.record({ kind: fc.constant("change"), keep: fc.integer({ min: 1, max: 4 }) }) as fc.Arbitrary<Op> }
+      {
+        weight: 6,
+        arbitrary: fc.record({
+          kind: fc.constantFrom("succeed", "fail", "interrupt", "timeout"),
+          which: fc.nat()
+        }) as fc.Arbitrary<Op>
+      },
+      {
+        weight: 1,
+        arbitrary: fc.record({ kind: fc.constant("change"), keep: fc.integer({ min: 1, max: 4 }) }) as fc.Arbitrary<Op>
+      }
     )
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom(...policies), fc.array(op, { maxLength: 40 }), fc.nat(), async ([, policy], ops, seed) => {
-        await runAsync(Effect.gen(function*() {
-          const all = [ep("10.3.0.1:80"), ep("10.3.0.2:80"), ep("10.3.0.3:80"), ep("10.3.0.4:80")]
-          const balancer = yield* withBalancer(policy(), all)
-          let current: ReadonlyArray<Endpoint.Endpoint> = all
-          const live: Array<{ readonly address: string; readonly gate: Deferred.Deferred<void, string>; readonly fiber: Fiber.Fiber<unknown, unknown> }> = []
-          const expected = new Map<string, number>()
-          const check = Effect.gen(function*() {
-            for (const e of all) {
-              const load = yield* balancer.load(e.address)
-              if (load !== undefined) assert.strictEqual(load, expected.get(e.address) ?? 0, e.address)
-            }
-          })
-          for (const o of ops) {
-            if (o.kind === "start") {
-              const gate = yield* Deferred.make<void, string>()
-              const picked = yield* Deferred.make<string>()
-              const fiber = yield* balancer.use((e) => Deferred.succeed(picked, e.address).pipe(Effect.andThen(Deferred.await(gate)))).pipe(Effect.forkChild)
-              const address = yield* Deferred.await(picked)
-              expected.set(address, (expected.get(address) ?? 0) + 1)
-              live.push({ address, gate, fiber })
-            } else if (o.kind === "change") {
-              const next = all.slice(0, o.keep)
-              yield* balancer.apply(Change.diff(current, next))
-              current = next
-            } else if (live.length > 0) {
-              const [req] = live.splice(o.which % live.length, 1)
-              if (o.kind === "succeed") yield* Deferred.succeed(req!.gate, undefined)
-              else if (o.kind === "fail") yield* Deferred.fail(req!.gate, "boom")
-              else if (o.kind === "interrupt") yield* Fiber.interrupt(req!.fiber)
-              else {
-                yield* TestClock.adjust("0 millis")
-                yield* Fiber.interrupt(req!.fiber)
+      fc.asyncProperty(
+        fc.constantFrom(...policies),
+        fc.array(op, { maxLength: 40 }),
+        fc.nat(),
+        async ([, policy], ops, seed) => {
+          await runAsync(
+            Effect.gen(function*() {
+              const all = [ep("10.3.0.1:80"), ep("10.3.0.2:80"), ep("10.3.0.3:80"), ep("10.3.0.4:80")]
+              const balancer = yield* withBalancer(policy(), all)
+              let current: ReadonlyArray<Endpoint.Endpoint> = all
+              const live: Array<
+                {
+                  readonly address: string
+                  readonly gate: Deferred.Deferred<void, string>
+                  readonly fiber: Fiber.Fiber<unknown, unknown>
+                }
+              > = []
+              const expected = new Map<string, number>()
+              const check = Effect.gen(function*() {
+                for (const e of all) {
+                  const load = yield* balancer.load(e.address)
+                  if (load !== undefined) assert.strictEqual(load, expected.get(e.address) ?? 0, e.address)
+                }
+              })
+              for (const o of ops) {
+                if (o.kind === "start") {
+                  const gate = yield* Deferred.make<void, string>()
+                  const picked = yield* Deferred.make<string>()
+                  const fiber = yield* balancer.use((e) =>
+                    Deferred.succeed(picked, e.address).pipe(Effect.andThen(Deferred.await(gate)))
+                  ).pipe(Effect.forkChild)
+                  const address = yield* Deferred.await(picked)
+                  expected.set(address, (expected.get(address) ?? 0) + 1)
+                  live.push({ address, gate, fiber })
+                } else if (o.kind === "change") {
+                  const next = all.slice(0, o.keep)
+                  yield* balancer.apply(Change.diff(current, next))
+                  current = next
+                } else if (live.length > 0) {
+                  const [req] = live.splice(o.which % live.length, 1)
+                  if (o.kind === "succeed") yield* Deferred.succeed(req!.gate, undefined)
+                  else if (o.kind === "fail") yield* Deferred.fail(req!.gate, "boom")
+                  else if (o.kind === "interrupt") yield* Fiber.interrupt(req!.fiber)
+                  else {
+                    yield* TestClock.adjust("0 millis")
+                    yield* Fiber.interrupt(req!.fiber)
+                  }
+                  yield* Fiber.await(req!.fiber)
+                  expected.set(req!.address, expected.get(req!.address)! - 1)
+                }
+                yield* check
               }
-              yield* Fiber.await(req!.fiber)
-              expected.set(req!.address, expected.get(req!.address)! - 1)
-            }
-            yield* check
-          }
-          for (const req of live) yield* Fiber.interrupt(req.fiber)
-          for (const e of current) assert.strictEqual(yield* balancer.load(e.address), 0)
-          const stats = yield* balancer.snapshot
-          assert.isTrue(stats.every((s) => s.pending === 0))
-        }), seed)
-      }),
+              for (const req of live) yield* Fiber.interrupt(req.fiber)
+              for (const e of current) assert.strictEqual(yield* balancer.load(e.address), 0)
+              const stats = yield* balancer.snapshot
+              assert.isTrue(stats.every((s) => s.pending === 0))
+            }),
+            seed
+          )
+        }
+      ),
       params(1000)
     )
   })
 
   it("property: a rebalance leaves the state of endpoints it does not touch unchanged", async () => {
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom(...policies), Arbitraries.setSequence({ minLength: 2, maxLength: 2 }), fc.nat(), async ([, policy], [first, second], seed) => {
-        await runAsync(Effect.gen(function*() {
-          const balancer = yield* Balancer.makeWith({ key: "api", policy: policy() })
-          const a = Change.diff([], first!)
-          yield* balancer.apply(a)
-          for (let i = 0; i < 30; i++) {
-            yield* Effect.exit(balancer.use(() => Effect.sleep("5 millis").pipe(Effect.andThen(i % 3 === 0 ? Effect.fail("x") : Effect.void))).pipe(Effect.forkChild))
-          }
-          yield* TestClock.adjust("5 millis")
-          for (let i = 0; i < 10; i++) yield* balancer.use(() => Effect.never).pipe(Effect.forkChild)
-          yield* Effect.yieldNow
-          const before = new Map((yield* balancer.snapshot).map((s) => [s.endpoint.address, s]))
-          const b = Change.diff(a.all, second!)
-          yield* balancer.apply(b)
-          const touched = new Set([...b.added, ...b.updated, ...b.removed].map((e) => e.address))
-          for (const s of yield* balancer.snapshot) {
-            if (touched.has(s.endpoint.address)) continue
-            const old = before.get(s.endpoint.address)!
-            assert.deepStrictEqual(s, old)
-          }
-          for (const e of b.updated) {
-            const now = (yield* balancer.snapshot).find((s) => s.endpoint.address === e.address)!
-            const old = before.get(e.address)!
-            assert.deepStrictEqual({ ...now, endpoint: old.endpoint }, old, "an update keeps the learned state")
-            assert.isTrue(Endpoint.equals(now.endpoint, e))
-          }
-        }), seed)
-      }),
+      fc.asyncProperty(
+        fc.constantFrom(...policies),
+        Arbitraries.setSequence({ minLength: 2, maxLength: 2 }),
+        fc.nat(),
+        async ([, policy], [first, second], seed) => {
+          await runAsync(
+            Effect.gen(function*() {
+              const balancer = yield* Balancer.makeWith({ key: "api", policy: policy() })
+              const a = Change.diff([], first!)
+              yield* balancer.apply(a)
+              for (let i = 0; i < 30; i++) {
+                yield* Effect.exit(
+                  balancer.use(() =>
+                    Effect.sleep("5 millis").pipe(Effect.andThen(i % 3 === 0 ? Effect.fail("x") : Effect.void))
+                  ).pipe(Effect.forkChild)
+                )
+              }
+              yield* TestClock.adjust("5 millis")
+              for (let i = 0; i < 10; i++) yield* balancer.use(() => Effect.never).pipe(Effect.forkChild)
+              yield* Effect.yieldNow
+              const before = new Map((yield* balancer.snapshot).map((s) => [s.endpoint.address, s]))
+              const b = Change.diff(a.all, second!)
+              yield* balancer.apply(b)
+              const touched = new Set([...b.added, ...b.updated, ...b.removed].map((e) => e.address))
+              for (const s of yield* balancer.snapshot) {
+                if (touched.has(s.endpoint.address)) continue
+                const old = before.get(s.endpoint.address)!
+                assert.deepStrictEqual(s, old)
+              }
+              for (const e of b.updated) {
+                const now = (yield* balancer.snapshot).find((s) => s.endpoint.address === e.address)!
+                const old = before.get(e.address)!
+                assert.deepStrictEqual({ ...now, endpoint: old.endpoint }, old, "an update keeps the learned state")
+                assert.isTrue(Endpoint.equals(now.endpoint, e))
+              }
+            }),
+            seed
+          )
+        }
+      ),
       params(1000)
     )
   })
 })
-

@@ -1,0 +1,295 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Endpoint, Maglev, Policy, RingHash } from "@switchyard/core"
+import { Arbitraries } from "@switchyard/core/testing"
+import * as fc from "fast-check"
+import * as maglev from "../src/internal/maglev.ts"
+import { params } from "./seed.ts"
+
+/** mulberry32: a seeded uniform double in [0, 1). */
+const prng = (seed: number) => {
+  let s = seed | 0
+  return () => {
+    s = (s + 0x6d2b79f5) | 0
+    let t = Math.imul(s ^ (s >>> 15), 1 | s)
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+const ep = (id: number, weight = 1) =>
+  Endpoint.makeUnsafe({ address: `10.${(id >> 16) & 255}.${(id >> 8) & 255}.${id & 255}:80`, weight })
+
+/** Slots and a picker, changed the way `Balancer.apply` changes them. */
+const harness = (policy: Policy.Policy, endpoints: ReadonlyArray<Endpoint.Endpoint>, random: () => number) => {
+  const slots: Array<Policy.Slot> = endpoints.map((endpoint, index) => ({ ...Policy.makeSlot(endpoint), index }))
+  const byAddress = new Map<string, Policy.Slot>(slots.map((slot) => [slot.endpoint.address, slot]))
+  const picker = policy.make({ slots, random, now: () => 0 })
+  return {
+    slots,
+    picker,
+    remove: (address: string) => {
+      const slot = byAddress.get(address)!
+      const last = slots.pop()!
+      if (last !== slot) {
+        slots[slot.index] = last
+        last.index = slot.index
+      }
+      byAddress.delete(address)
+      picker.removed(slot)
+    },
+    add: (endpoint: Endpoint.Endpoint) => {
+      const slot = { ...Policy.makeSlot(endpoint), index: slots.length }
+      slots.push(slot)
+      byAddress.set(endpoint.address, slot)
+      picker.added(slot)
+    },
+    update: (endpoint: Endpoint.Endpoint) => {
+      const slot = byAddress.get(endpoint.address)!
+      const previous = slot.endpoint
+      slot.endpoint = endpoint
+      picker.updated(slot, previous)
+    }
+  }
+}
+
+/** The address behind every table entry: `pick(e)` for e in [0, M) reads entry e. */
+const entries = (picker: Policy.Picker, size: number): Array<string> =>
+  Array.from({ length: size }, (_, e) => picker.pick(e)!.endpoint.address)
+
+const endpointSet = (min: number, max: number) =>
+  fc.uniqueArray(Arbitraries.address.map((a) => Endpoint.makeUnsafe(a)), {
+    minLength: min,
+    maxLength: max,
+    selector: (e) => e.address
+  })
+
+const u32 = fc.integer({ min: 0, max: 0xffffffff })
+
+describe("Maglev", () => {
+  it("table sizes: 65,537 up to 655 endpoints, then the next prime past each power of two ≥ 100·n", () => {
+    assert.strictEqual(Maglev.defaultTableSize(0), 65537)
+    assert.strictEqual(Maglev.defaultTableSize(655), 65537)
+    assert.strictEqual(Maglev.defaultTableSize(656), 131101)
+    assert.strictEqual(Maglev.defaultTableSize(10_000), 1048583)
+    for (const n of [1, 100, 1000, 5000, 10_000, 40_000]) {
+      const m = Maglev.defaultTableSize(n)
+      assert.isTrue(maglev.isPrime(m) && m > 100 * n, `${m} for ${n}`)
+    }
+    assert.deepStrictEqual([2, 3, 4, 9, 65536].map(maglev.primeAtLeast), [2, 3, 5, 11, 65537])
+  })
+
+  it("fills every entry, splits it evenly and reads entry hash mod M", () => {
+    const { picker } = harness(Maglev.make(), [ep(1), ep(2), ep(3)], prng(1))
+    const table = entries(picker, 65537)
+    const counts = new Map<string, number>()
+    for (const address of table) counts.set(address, (counts.get(address) ?? 0) + 1)
+    assert.deepStrictEqual([...counts.values()].sort(), [21845, 21846, 21846])
+    const key = RingHash.hash("user-42")
+    assert.strictEqual(picker.pick(key)!.endpoint.address, table[key % 65537])
+    assert.strictEqual(picker.pick(7)!.endpoint.address, picker.pick(7 + 65537)!.endpoint.address)
+    const explained = picker.explain(key)
+    assert.strictEqual(explained.chosen, table[key % 65537])
+    assert.deepStrictEqual(explained.candidates.map((c) => c.score), [key % 65537])
+    assert.include(explained.note, "of a 65537-entry table")
+    assert.isUndefined(harness(Maglev.make(), [], prng(1)).picker.pick(key))
+  })
+
+  it("a pinned table size is rounded up to a prime", () => {
+    const { picker } = harness(Maglev.make({ tableSize: 1000 }), [ep(1), ep(2)], prng(1))
+    assert.include(picker.explain(0).note, "of a 1009-entry table")
+  })
+
+  it("property: scan and heap fill the same table; equal weights differ by at most one entry; weighted counts are within 2 + 2·weight/mean of the exact share", () => {
+    const weights = fc.oneof(
+      fc.array(fc.constant(1), { minLength: 1, maxLength: 20 }),
+      fc.array(fc.integer({ min: 1, max: 10 }), { minLength: 1, maxLength: 20 }),
+      fc.array(fc.oneof(fc.constant(1), fc.constant(1000)), { minLength: 1, maxLength: 20 })
+    )
+    fc.assert(
+      fc.property(
+        weights,
+        fc.array(u32, { minLength: 40, maxLength: 40 }),
+        fc.nat({ max: 2000 }),
+        (ws, hashes, extra) => {
+          const n = ws.length
+          const size = maglev.primeAtLeast(100 * n + extra)
+          const input = {
+            n,
+            h1: hashes.slice(0, n),
+            h2: hashes.slice(20, 20 + n),
+            weights: ws,
+            order: Int32Array.from(ws.keys())
+          }
+          const scan = maglev.make()
+          const heap = maglev.make()
+          maglev.build(scan, size, input, "scan")
+          maglev.build(heap, size, input, "heap")
+          assert.deepStrictEqual(scan.entries, heap.entries)
+          const counts = new Array<number>(n).fill(0)
+          for (const owner of scan.entries) counts[owner]!++
+          const total = ws.reduce((a, b) => a + b, 0)
+          if (ws.every((w) => w === ws[0])) assert.isAtMost(Math.max(...counts) - Math.min(...counts), 1)
+          // Envoy's rule: every endpoint lighter than the heaviest also plays round 1, so each is
+          // within 2 + 2·weight/mean entries of its exact share (see internal/maglev)
+          for (let i = 0; i < n; i++) {
+            const bound = 2 + (2 * n * ws[i]!) / total
+            assert.isAtMost(Math.abs(counts[i]! - (size * ws[i]!) / total), bound, `${counts} for ${ws}`)
+          }
+        }
+      ),
+      params(1000)
+    )
+  })
+
+  it("property: weighted shares are within ±1% (absolute) of the weight shares, over the whole table", () => {
+    // 100 runs: each builds and reads a 65,537-entry table
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 1, max: 10 }), { minLength: 1, maxLength: 16 }),
+        fc.integer(),
+        (ws, seed) => {
+          const h = harness(Maglev.make(), ws.map((w, i) => ep(i + Math.abs(seed % 1000) * 16, w)), prng(seed))
+          const counts = new Int32Array(ws.length)
+          for (let e = 0; e < 65537; e++) counts[h.picker.pick(e)!.index]!++
+          const total = ws.reduce((a, b) => a + b, 0)
+          h.slots.forEach((slot) =>
+            assert.approximately(counts[slot.index]! / 65537, slot.endpoint.weight / total, 0.01)
+          )
+        }
+      ),
+      params(100)
+    )
+  })
+
+  it("property: the same hash gives the same endpoint while the set is unchanged, whatever order the set arrived in", () => {
+    fc.assert(
+      fc.property(
+        endpointSet(1, 12),
+        fc.array(u32, { minLength: 50, maxLength: 50 }),
+        fc.integer(),
+        (endpoints, keys, seed) => {
+          const policy = Maglev.make({ tableSize: 1009 })
+          const a = harness(policy, endpoints, prng(seed))
+          const b = harness(policy, [...endpoints].reverse(), prng(seed + 1))
+          for (const key of keys) {
+            const chosen = a.picker.pick(key)!.endpoint.address
+            const again = a.picker.pick(key)!.endpoint.address
+            const other = b.picker.pick(key)!.endpoint.address
+            const explained = a.picker.explain(key).chosen
+            if (again !== chosen || other !== chosen || explained !== chosen) {
+              assert.fail(`key ${key}: ${chosen}, then ${again}; the other client ${other}; explain ${explained}`)
+            }
+          }
+        }
+      ),
+      params(1000)
+    )
+  })
+
+  it("property: after any batch of changes, removed and absent endpoints are never picked", () => {
+    const batch = fc.record({
+      removals: fc.array(fc.nat(), { maxLength: 3 }),
+      updates: fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 5 })), { maxLength: 3 }),
+      additions: fc.integer({ min: 0, max: 3 })
+    })
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 10 }),
+        fc.array(batch, { minLength: 1, maxLength: 4 }),
+        fc.integer(),
+        (n, batches, seed) => {
+          const random = prng(seed)
+          const h = harness(Maglev.make({ tableSize: 1009 }), Array.from({ length: n }, (_, i) => ep(i)), random)
+          let nextId = n
+          for (const b of batches) {
+            for (const r of b.removals) if (h.slots.length > 0) h.remove(h.slots[r % h.slots.length]!.endpoint.address)
+            for (const [u, w] of b.updates) {
+              if (h.slots.length === 0) break
+              h.update(Endpoint.makeUnsafe({ address: h.slots[u % h.slots.length]!.endpoint.address, weight: w }))
+            }
+            for (let a = 0; a < b.additions; a++) h.add(ep(nextId++))
+            h.picker.rebalanced()
+            if (h.slots.length === 0) {
+              assert.isUndefined(h.picker.pick(-1))
+              continue
+            }
+            for (let j = 0; j < 100; j++) {
+              const slot = h.picker.pick(j % 2 === 0 ? -1 : Math.floor(random() * 4294967296))
+              if (slot === undefined || h.slots[slot.index] !== slot) {
+                assert.fail(
+                  `pick ${j} returned a slot not in the set`
+                )
+              }
+            }
+          }
+        }
+      ),
+      params(1000)
+    )
+  })
+
+  it("property: pick(-1) spreads over every endpoint (20,000 picks, each within ±15% of 1/n)", () => {
+    // 50 runs: each builds a 65,537-entry table and picks 20,000 times
+    fc.assert(
+      fc.property(fc.integer({ min: 2, max: 16 }), fc.integer(), (n, seed) => {
+        const h = harness(
+          Maglev.make(),
+          Array.from({ length: n }, (_, i) => ep(i + Math.abs(seed % 1000) * 16)),
+          prng(seed)
+        )
+        const counts = new Int32Array(n)
+        for (let j = 0; j < 20_000; j++) counts[h.picker.pick(-1)!.index]!++
+        for (const count of counts) assert.approximately(count / 20_000, 1 / n, 0.15 / n)
+      }),
+      params(50)
+    )
+  })
+
+  it("property: one removal or addition among 2 to 64 endpoints moves ≤ 2× the ideal 1/n of the keys (whole table and 20,000 random keys)", () => {
+    // 30 runs: each builds three 65,537-entry tables and compares them entry by entry. The bound
+    // is statistical: in 50,000 measured changes one moved 2.34× (two endpoints sharing a skip;
+    // see the module docs), so a seed that fails here is worth a look but not necessarily a bug.
+    let worst = 0
+    fc.assert(
+      fc.property(endpointSet(3, 65), fc.nat(), fc.integer(), (set, at, seed) => {
+        const endpoints = [...set]
+        const extra = endpoints.pop()!
+        const n = endpoints.length
+        const random = prng(seed)
+        const removed = endpoints[at % n]!.address
+        const base = entries(harness(Maglev.make(), endpoints, random).picker, 65537)
+        const less = entries(
+          harness(Maglev.make(), endpoints.filter((e) => e.address !== removed), random).picker,
+          65537
+        )
+        const more = entries(harness(Maglev.make(), [...endpoints, extra], random).picker, 65537)
+        let entriesMovedOnRemoval = 0
+        let entriesMovedOnAddition = 0
+        for (let e = 0; e < 65537; e++) {
+          if (less[e] !== base[e]) entriesMovedOnRemoval++
+          if (more[e] !== base[e]) entriesMovedOnAddition++
+        }
+        let keysMovedOnRemoval = 0
+        let keysMovedOnAddition = 0
+        for (let j = 0; j < 20_000; j++) {
+          const e = Math.floor(random() * 4294967296) % 65537
+          if (less[e] !== base[e]) keysMovedOnRemoval++
+          if (more[e] !== base[e]) keysMovedOnAddition++
+        }
+        const ratios = [
+          (entriesMovedOnRemoval / 65537) * n,
+          (entriesMovedOnAddition / 65537) * (n + 1),
+          (keysMovedOnRemoval / 20_000) * n,
+          (keysMovedOnAddition / 20_000) * (n + 1)
+        ]
+        worst = Math.max(worst, ...ratios)
+        for (const ratio of ratios) assert.isAtMost(ratio, 2, `n = ${n}: moved ${ratios.join(", ")}× the ideal`)
+        // and the new endpoint holds its even share of the table
+        const held = more.filter((address) => address === extra.address).length
+        assert.isAtMost(Math.abs(held - 65537 / (n + 1)), 1)
+      }),
+      params(30)
+    )
+    assert.isAtMost(worst, 2)
+  })
+})

@@ -116,7 +116,7 @@ export const pickScenario = (seed: number): Effect.Effect<ReadonlyArray<string>>
     Effect.gen(function*() {
       const endpoints = Array.from({ length: 12 }, (_, i) =>
         Endpoint.makeUnsafe({ address: `10.9.0.${i + 1}:80`, weight: 1 + (i % 4) }))
-      const balancer = yield* Balancer.makeWith({ key: name, policy })
+      const balancer = yield* Balancer.makeWith({ key: name, policy }).pipe(Effect.orDie)
       yield* balancer.apply(Change.diff([], endpoints, { key: name }))
       const picked: Array<string> = []
       const request = Effect.gen(function*() {

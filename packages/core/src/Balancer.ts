@@ -182,7 +182,8 @@ export const defaultDecayMillis = 10_000
  *
  * **Details**
  *
- * Picks made before the first change fail with `NoEndpointAvailable` (`ready: false`); wait on
+ * Fails with the policy's `PolicyError` when the policy was built from invalid options (nothing
+ * is started). Picks made before the first change fail with `NoEndpointAvailable` (`ready: false`); wait on
  * `ready` first when that matters. If the watch fails, the balancer logs it and keeps serving the
  * last set it had.
  *
@@ -210,7 +211,7 @@ export const make = <Target>(options: {
   readonly discovery: Discovery.Discovery<Target>
   readonly target: Target
   readonly policy: Policy.Policy
-}): Effect.Effect<Balancer, never, Scope.Scope> =>
+}): Effect.Effect<Balancer, Policy.PolicyError, Scope.Scope> =>
   Effect.gen(function*() {
     const balancer = yield* makeWith({ key: options.discovery.key(options.target), policy: options.policy })
     yield* options.discovery.watch(options.target).pipe(
@@ -236,10 +237,11 @@ export const make = <Target>(options: {
 export const makeWith = (options: {
   readonly key?: string | undefined
   readonly policy: Policy.Policy
-}): Effect.Effect<Balancer> =>
+}): Effect.Effect<Balancer, Policy.PolicyError> =>
   Effect.gen(function*() {
     const key = options.key ?? ""
     const policy = options.policy
+    if (policy.error !== undefined) return yield* Effect.fail(policy.error)
     const random = yield* Random.Random
     const clock = yield* Clock.Clock
     const readyLatch = yield* Deferred.make<void>()

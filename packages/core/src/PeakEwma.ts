@@ -12,6 +12,9 @@
  * - `decay` (τ) defaults to **10 seconds**, Finagle's and Linkerd's default.
  * - An endpoint with no sample yet costs `defaultLatency × (pending + 1)`; `defaultLatency`
  *   defaults to **30 ms**, tower's and Linkerd's `DEFAULT_RTT` for new endpoints.
+ * - An invalid `decay` (not a duration, zero, negative or infinite) or `defaultLatency` (not a
+ *   finite duration ≥ 0) gives a policy whose `error` makes `Balancer.make` fail with a typed
+ *   `PolicyError` naming the option and value.
  * - The balancer records one latency sample per completed `use` (successes and failures alike;
  *   interrupted calls are not samples) and keeps the estimate in the endpoint's slot, so it
  *   survives rebalances.
@@ -57,8 +60,13 @@ export const make = (options?: {
   readonly decay?: Duration.Input | undefined
   readonly defaultLatency?: Duration.Input | undefined
 }): Policy.Policy => {
-  const tau = Duration.toMillis(Duration.fromInputUnsafe(options?.decay ?? defaultDecay))
-  const fallback = Duration.toMillis(Duration.fromInputUnsafe(options?.defaultLatency ?? defaultLatency))
+  const tau = Policy.durationOption("peak-ewma", "decay", options?.decay, defaultDecay, { millis: 0, inclusive: false })
+  if (typeof tau !== "number") return Policy.invalid(tau)
+  const fallback = Policy.durationOption("peak-ewma", "defaultLatency", options?.defaultLatency, defaultLatency, {
+    millis: 0,
+    inclusive: true
+  })
+  if (typeof fallback !== "number") return Policy.invalid(fallback)
   return {
     name: "peak-ewma",
     decayMillis: tau,

@@ -16,6 +16,9 @@
  *
  * @since 0.1.0
  */
+import * as Duration from "effect/Duration"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import type * as Endpoint from "./Endpoint.ts"
 
 // -----------------------------------------------------------------------------
@@ -123,6 +126,11 @@ export interface Picker {
  */
 export interface Policy {
   readonly name: string
+  /**
+   * Set when the policy was built from invalid options: a balancer refuses to start with it and
+   * fails with this error instead.
+   */
+  readonly error?: PolicyError | undefined
   /** The time constant of the latency estimate the balancer keeps for this policy, in ms. */
   readonly decayMillis?: number | undefined
   /** Whether `pick` uses the request hash (ring hash, Maglev). */
@@ -130,9 +138,93 @@ export interface Policy {
   readonly make: (context: Context) => Picker
 }
 
+/**
+ * A policy was given an invalid option. `option` names it and `value` shows what was given.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class PolicyError extends Schema.TaggedError<PolicyError>()("PolicyError", {
+  policy: Schema.String,
+  option: Schema.String,
+  value: Schema.String,
+  problem: Schema.String
+}) {
+  override get message(): string {
+    return `invalid ${this.policy} option ${this.option}: ${this.value} (${this.problem}); no balancer was built with it`
+  }
+}
+
 // -----------------------------------------------------------------------------
 // constructors
 // -----------------------------------------------------------------------------
+
+/**
+ * A policy that cannot pick because its options were invalid: it carries the `PolicyError` that
+ * `Balancer.make` fails with, and its picker picks nothing.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const invalid = (error: PolicyError): Policy => ({
+  name: error.policy,
+  error,
+  make: () => ({
+    ...stateless,
+    pick: () => undefined,
+    explain: () => ({ policy: error.policy, chosen: undefined, candidates: [], note: error.message })
+  })
+})
+
+/**
+ * Reads a duration option as milliseconds: the default when absent, a `PolicyError` when it is
+ * not a duration or not within `[min, ∞)` (finite).
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const durationOption = (
+  policy: string,
+  option: string,
+  input: Duration.Input | undefined,
+  fallback: Duration.Duration,
+  min: { readonly millis: number; readonly inclusive: boolean }
+): number | PolicyError => {
+  if (input === undefined) return Duration.toMillis(fallback)
+  const duration = Duration.fromInput(input)
+  const millis = Option.isSome(duration) ? Duration.toMillis(duration.value) : Number.NaN
+  const ok = Number.isFinite(millis) && (min.inclusive ? millis >= min.millis : millis > min.millis)
+  return ok ? millis : new PolicyError({
+    policy,
+    option,
+    value: typeof input === "string" ? JSON.stringify(input) : String(input),
+    problem: `expected a finite duration ${min.inclusive ? "of at least" : "greater than"} ${min.millis} ms`
+  })
+}
+
+/**
+ * Reads an integer option: the default when absent, a `PolicyError` when it is not an integer
+ * within `[min, max]`.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const integerOption = (
+  policy: string,
+  option: string,
+  input: number | undefined,
+  fallback: number,
+  min: number,
+  max: number
+): number | PolicyError => {
+  if (input === undefined) return fallback
+  return Number.isInteger(input) && input >= min && input <= max ? input : new PolicyError({
+    policy,
+    option,
+    value: String(input),
+    problem: `expected an integer from ${min} to ${max}`
+  })
+}
 
 /**
  * A fresh slot for an endpoint, with no load and no latency sample.

@@ -166,6 +166,22 @@ describe("Balancer", () => {
       assert.strictEqual(stats!.successes, 1)
     }))
 
+  it.effect("a policy with invalid options fails the balancer with a PolicyError naming the option and value", () =>
+    Effect.gen(function*() {
+      const cases = [
+        [PeakEwma.make({ decay: "0 seconds" }), "decay", `"0 seconds"`],
+        [PeakEwma.make({ decay: "ten seconds" as never }), "decay", `"ten seconds"`],
+        [PeakEwma.make({ defaultLatency: -5 }), "defaultLatency", "-5"]
+      ] as const
+      for (const [policy, option, value] of cases) {
+        const error = yield* Effect.flip(Balancer.make({ discovery: Discovery.static(three), target: "api", policy }))
+        assert.strictEqual(error._tag, "PolicyError")
+        assert.strictEqual(error.option, option)
+        assert.strictEqual(error.value, value)
+        assert.include(error.message, "peak-ewma")
+      }
+    }))
+
   it.effect("explain names the candidates and their scores", () =>
     Effect.gen(function*() {
       const balancer = yield* withBalancer(LeastPending.make(), three)

@@ -17,6 +17,10 @@
  * address comes back meanwhile, the same slot (pending count, latency estimate, statistics)
  * rejoins.
  *
+ * **Tracing**: with the `trace` option every pick goes through the picker's `explain`, and the
+ * callback receives why the endpoint was chosen (the candidates and their scores). It costs an
+ * allocation per pick, so it is off by default.
+ *
  * **Observing**: `load(address)` (pending requests), `snapshot` (pending, latency estimate, picks,
  * successes, failures per endpoint), `explain` (why a pick would choose what it chooses), and the
  * Effect metrics `switchyard_balancer_picks_total`, `switchyard_balancer_pending`,
@@ -31,12 +35,14 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as Schema from "effect/Schema"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type * as Change from "./Change.ts"
+import * as Change from "./Change.ts"
 import type * as Discovery from "./Discovery.ts"
 import type * as Endpoint from "./Endpoint.ts"
 import * as ewma from "./internal/ewma.ts"
@@ -58,9 +64,9 @@ export interface Balancer {
   /** The policy's name. */
   readonly policy: string
   /** One endpoint, or `NoEndpointAvailable`. */
-  readonly pick: Effect.Effect<Endpoint.Endpoint, NoEndpointAvailable>
+  readonly pick: Effect.Effect<Endpoint.Endpoint, PickError>
   /** One endpoint for a request hash (an unsigned 32-bit integer; see `RingHash.hash`). */
-  readonly pickHash: (hash: number) => Effect.Effect<Endpoint.Endpoint, NoEndpointAvailable>
+  readonly pickHash: (hash: number) => Effect.Effect<Endpoint.Endpoint, PickError>
   /** The synchronous pick behind `pick`, for hot loops that manage their own effects. */
   readonly pickUnsafe: (hash?: number) => Endpoint.Endpoint | undefined
   /** Distinct endpoints, the policy's choice first (Volo's `InstancePicker`), for retries. */
@@ -69,7 +75,7 @@ export interface Balancer {
   readonly use: <A, E, R>(
     f: (endpoint: Endpoint.Endpoint) => Effect.Effect<A, E, R>,
     options?: { readonly hash?: number | undefined }
-  ) => Effect.Effect<A, E | NoEndpointAvailable, R>
+  ) => Effect.Effect<A, E | PickError, R>
   /** Runs `f` on a given endpoint with the same tracking as `use` (e.g. a retry's chosen endpoint). */
   readonly useEndpoint: <A, E, R>(
     endpoint: Endpoint.Endpoint,
@@ -122,6 +128,33 @@ export class NoEndpointAvailable extends Schema.TaggedError<NoEndpointAvailable>
     }`
   }
 }
+
+/**
+ * Every endpoint of a non-empty set is excluded from picking: unhealthy (health checks) or
+ * ejected (outlier detection), and the policy's panic mode did not apply.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class AllEndpointsExcluded extends Schema.TaggedError<AllEndpointsExcluded>()("AllEndpointsExcluded", {
+  key: Schema.String,
+  policy: Schema.String,
+  endpoints: Schema.Number
+}) {
+  override get message(): string {
+    return `no endpoint available for ${JSON.stringify(this.key)} (${this.policy}): all ${this.endpoints} endpoint${
+      this.endpoints === 1 ? " is" : "s are"
+    } unhealthy or ejected`
+  }
+}
+
+/**
+ * Why a pick found nothing.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export type PickError = NoEndpointAvailable | AllEndpointsExcluded
 
 /**
  * Requests handed out by `use`, by `key` and `endpoint`.
@@ -211,19 +244,49 @@ export const make = <Target>(options: {
   readonly discovery: Discovery.Discovery<Target>
   readonly target: Target
   readonly policy: Policy.Policy
+  readonly trace?: ((explanation: Policy.Explanation) => void) | undefined
 }): Effect.Effect<Balancer, Policy.PolicyError, Scope.Scope> =>
   Effect.gen(function*() {
-    const balancer = yield* makeWith({ key: options.discovery.key(options.target), policy: options.policy })
-    yield* options.discovery.watch(options.target).pipe(
-      Stream.runForEach(balancer.apply),
-      Effect.catchCause((cause) =>
-        Effect.logWarning(
-          `balancer ${JSON.stringify(balancer.key)}: discovery watch ended; keeping the last set`,
-          cause
+    const scope = yield* Effect.scope
+    let resubscribe = () => {}
+    const balancer = yield* build({
+      key: options.discovery.key(options.target),
+      policy: options.policy,
+      trace: options.trace,
+      scope,
+      resubscribe: () => resubscribe()
+    })
+    // One watch at a time. A resubscription interrupts the current watch and starts a new one;
+    // its first change carries the full set, so it is applied as the diff from what the balancer
+    // holds (endpoints that survive keep their state, vanished ones are removed).
+    let held: ReadonlyArray<Endpoint.Endpoint> = []
+    let watching: Fiber.Fiber<void> | undefined
+    const watch = Effect.suspend(() => {
+      let first = true
+      return options.discovery.watch(options.target).pipe(
+        Stream.runForEach((change) => {
+          const delta = first ? Change.diff(held, change.all, { key: change.key }) : change
+          first = false
+          held = change.all
+          return balancer.apply(delta)
+        }),
+        Effect.catchCause((cause) =>
+          Effect.logWarning(
+            `balancer ${JSON.stringify(balancer.key)}: discovery watch ended; keeping the last set`,
+            cause
+          )
         )
-      ),
-      Effect.forkScoped
-    )
+      )
+    })
+    const start = Effect.gen(function*() {
+      if (watching !== undefined) yield* Fiber.interrupt(watching)
+      watching = yield* Effect.forkIn(watch, scope)
+    })
+    const services = yield* Effect.context<never>()
+    resubscribe = () => {
+      Effect.runForkWith(services)(start)
+    }
+    yield* start
     return balancer
   })
 
@@ -237,6 +300,19 @@ export const make = <Target>(options: {
 export const makeWith = (options: {
   readonly key?: string | undefined
   readonly policy: Policy.Policy
+  readonly trace?: ((explanation: Policy.Explanation) => void) | undefined
+}): Effect.Effect<Balancer, Policy.PolicyError> =>
+  Effect.serviceOption(Scope.Scope).pipe(
+    Effect.flatMap((scope) => build({ ...options, scope: Option.getOrUndefined(scope) }))
+  )
+
+/** Builds a balancer; background work (health probes) runs in `scope` when there is one. */
+const build = (options: {
+  readonly key?: string | undefined
+  readonly policy: Policy.Policy
+  readonly trace?: ((explanation: Policy.Explanation) => void) | undefined
+  readonly scope?: Scope.Scope | undefined
+  readonly resubscribe?: (() => void) | undefined
 }): Effect.Effect<Balancer, Policy.PolicyError> =>
   Effect.gen(function*() {
     const key = options.key ?? ""
@@ -253,16 +329,44 @@ export const makeWith = (options: {
     // so `load` stays truthful and learned state is kept; dropped when their last request ends
     const draining = new Map<string, Policy.Slot>()
     const metrics = new Map<string, SlotMetrics>()
-    const picker = policy.make({ slots, random: () => random.nextDoubleUnsafe(), now })
+    const services = yield* Effect.context<never>()
+    const background = new Set<Fiber.Fiber<void>>()
+    const fork = (effect: Effect.Effect<void>): void => {
+      const fiber = Effect.runForkWith(services)(effect)
+      background.add(fiber)
+      fiber.addObserver(() => background.delete(fiber))
+    }
+    if (options.scope !== undefined) {
+      yield* Scope.addFinalizer(options.scope, Effect.suspend(() => Fiber.interruptAll(background)))
+    }
+    const picker = policy.make({
+      slots,
+      random: () => random.nextDoubleUnsafe(),
+      now,
+      fork,
+      resubscribe: options.resubscribe
+    })
     let isReady = false
 
-    const noEndpoint = () => new NoEndpointAvailable({ key, policy: policy.name, ready: isReady })
-    const pickSlot = (hash: number): Policy.Slot | undefined => {
-      const slot = picker.pick(hash)
-      if (slot !== undefined) slot.picks++
-      return slot
-    }
-    const pickExit = (hash: number): Exit.Exit<Endpoint.Endpoint, NoEndpointAvailable> => {
+    const noEndpoint = (): PickError =>
+      slots.length > 0
+        ? new AllEndpointsExcluded({ key, policy: policy.name, endpoints: slots.length })
+        : new NoEndpointAvailable({ key, policy: policy.name, ready: isReady })
+    const trace = options.trace
+    const pickSlot = trace === undefined
+      ? (hash: number): Policy.Slot | undefined => {
+        const slot = picker.pick(hash)
+        if (slot !== undefined) slot.picks++
+        return slot
+      }
+      : (hash: number): Policy.Slot | undefined => {
+        const explanation = picker.explain(hash)
+        trace(explanation)
+        const slot = explanation.chosen === undefined ? undefined : byAddress.get(explanation.chosen)
+        if (slot !== undefined) slot.picks++
+        return slot
+      }
+    const pickExit = (hash: number): Exit.Exit<Endpoint.Endpoint, PickError> => {
       const slot = pickSlot(hash)
       return slot === undefined ? Exit.fail(noEndpoint()) : Exit.succeed(slot.endpoint)
     }
@@ -306,9 +410,11 @@ export const makeWith = (options: {
         updates.push(Metric.update(lease.metrics.latency, Duration.millis(latency)))
         if (Exit.isSuccess(exit)) {
           slot.successes++
+          picker.observe?.(slot, { success: true, latency, now: t })
         } else {
           slot.failures++
           updates.push(Metric.update(lease.metrics.failures, 1))
+          picker.observe?.(slot, { success: false, error: Cause.squash(exit.cause), latency, now: t })
         }
         return Effect.all(updates, { discard: true })
       })
@@ -399,14 +505,16 @@ export const makeWith = (options: {
         f: (endpoint: Endpoint.Endpoint) => Effect.Effect<A, E, R>,
         options?: { readonly hash?: number | undefined }
       ) =>
-        Effect.suspend((): Effect.Effect<A, E | NoEndpointAvailable, R> => {
+        Effect.suspend((): Effect.Effect<A, E | PickError, R> => {
           const slot = pickSlot(options?.hash ?? -1)
           return slot === undefined ? Effect.fail(noEndpoint()) : runOn(slot, f)
         }),
       useEndpoint: <A, E, R>(endpoint: Endpoint.Endpoint, f: (endpoint: Endpoint.Endpoint) => Effect.Effect<A, E, R>) =>
         Effect.suspend((): Effect.Effect<A, E | NoEndpointAvailable, R> => {
           const slot = byAddress.get(endpoint.address)
-          return slot === undefined ? Effect.fail(noEndpoint()) : runOn(slot, f)
+          return slot === undefined
+            ? Effect.fail(new NoEndpointAvailable({ key, policy: policy.name, ready: isReady }))
+            : runOn(slot, f)
         }),
       load: (address) => Effect.sync(() => byAddress.get(address)?.pending),
       snapshot: Effect.sync(() => {

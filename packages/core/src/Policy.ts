@@ -17,6 +17,7 @@
  * @since 0.1.0
  */
 import * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Endpoint from "./Endpoint.ts"
@@ -66,6 +67,33 @@ export interface Context {
   readonly random: () => number
   /** Milliseconds from Effect's `Clock` (fractional). */
   readonly now: () => number
+  /**
+   * Runs background work (a health probe, a timer) in the balancer's scope; it is interrupted when
+   * the balancer closes. Absent where there is no Effect runtime (the simulator).
+   */
+  readonly fork?: ((effect: Effect.Effect<void>) => void) | undefined
+  /**
+   * Asks the balancer to re-subscribe to its discovery source (ServiceTalk's resubscribe when
+   * every host is unhealthy). Absent where there is no discovery source.
+   */
+  readonly resubscribe?: (() => void) | undefined
+}
+
+/**
+ * How one request through the balancer ended. Interrupted requests are not outcomes.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Outcome {
+  /** Whether the request succeeded. */
+  readonly success: boolean
+  /** The failure, when it failed (the `E` of the effect given to `Balancer.use`). */
+  readonly error?: unknown
+  /** Latency in milliseconds. */
+  readonly latency: number
+  /** When it completed, in milliseconds of `Clock`. */
+  readonly now: number
 }
 
 /**
@@ -106,7 +134,11 @@ export interface Picker {
    * policies ignore it.
    */
   readonly pick: (hash: number) => Slot | undefined
-  /** The same choice as `pick` would make, with the candidates and their scores. Allocates. */
+  /**
+   * Picks as `pick` does — the same choice, the same effect on the picker's state (a turn taken,
+   * randomness drawn) — and says why: the candidates and their scores. Allocates; used for the
+   * balancer's per-pick trace and for `Balancer.explain`.
+   */
   readonly explain: (hash: number) => Explanation
   /** A slot was appended to `context.slots`. */
   readonly added: (slot: Slot) => void
@@ -116,6 +148,16 @@ export interface Picker {
   readonly updated: (slot: Slot, previous: Endpoint.Endpoint) => void
   /** Called once after each batch of `added` / `removed` / `updated`. */
   readonly rebalanced: () => void
+  /**
+   * Called after each request to `slot` completes (not when it is interrupted), after the
+   * balancer updated the slot's statistics. Health checks and outlier detection learn here.
+   */
+  readonly observe?: ((slot: Slot, outcome: Outcome) => void) | undefined
+  /**
+   * How many slots are in `context.slots` but excluded from picking (unhealthy, ejected), for
+   * the balancer's "all excluded" error. Absent means none are.
+   */
+  readonly excluded?: (() => number) | undefined
 }
 
 /**

@@ -11,6 +11,9 @@ export * as Balancer from "./Balancer.ts"
 export * as Change from "./Change.ts"
 
 /** @since 0.1.0 */
+export * as Connector from "./Connector.ts"
+
+/** @since 0.1.0 */
 export * as Discovery from "./Discovery.ts"
 
 /** @since 0.1.0 */

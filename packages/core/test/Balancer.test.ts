@@ -65,11 +65,10 @@ describe("Balancer", () => {
       assert.deepStrictEqual(new Set(picked.map((e) => e.address)), new Set(three.map((e) => e.address)))
       const empty = yield* Balancer.makeWith({ key: "none", policy: RoundRobin.make() })
       const notReady = yield* Effect.flip(empty.pick)
-      assert.strictEqual(notReady._tag, "NoEndpointAvailable")
-      assert.isFalse(notReady.ready)
+      assert.isTrue(notReady._tag === "NoEndpointAvailable" && !notReady.ready)
       yield* empty.apply(Change.empty("none"))
       const isEmpty = yield* Effect.flip(empty.pick)
-      assert.isTrue(isEmpty.ready)
+      assert.isTrue(isEmpty._tag === "NoEndpointAvailable" && isEmpty.ready)
       assert.include(isEmpty.message, "the endpoint set is empty")
     }))
 
@@ -179,6 +178,26 @@ describe("Balancer", () => {
         assert.strictEqual(error.option, option)
         assert.strictEqual(error.value, value)
         assert.include(error.message, "peak-ewma")
+      }
+    }))
+
+  it.effect("with trace, every pick reports its candidates and scores and picks what it reports", () =>
+    Effect.gen(function*() {
+      for (const [name, policy] of policies) {
+        const traces: Array<Policy.Explanation> = []
+        const balancer = yield* Balancer.makeWith({ key: "api", policy: policy(), trace: (e) => traces.push(e) })
+        yield* balancer.apply(Change.diff([], three))
+        const picked = yield* Effect.forEach(Array.from({ length: 12 }), () => balancer.pick)
+        assert.strictEqual(traces.length, 12, name)
+        picked.forEach((e, i) => {
+          assert.strictEqual(traces[i]!.chosen, e.address, name)
+          assert.isAbove(traces[i]!.candidates.length, 0, name)
+        })
+        const counts = new Map<string, number>()
+        for (const e of picked) counts.set(e.address, (counts.get(e.address) ?? 0) + 1)
+        if (name === "round-robin") {
+          assert.deepStrictEqual([...counts.values()], [4, 4, 4], `${name} must take turns while tracing`)
+        }
       }
     }))
 

@@ -14,7 +14,7 @@ import {
   WeightedRoundRobin
 } from "@switchyard/core"
 import { Arbitraries } from "@switchyard/core/testing"
-import { Deferred, Effect, Exit, Fiber, Metric, Random } from "effect"
+import { Deferred, Effect, Exit, Fiber, Metric, Random, Ref, Result, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import * as fc from "fast-check"
 import { params } from "./seed.ts"
@@ -199,6 +199,41 @@ describe("Balancer", () => {
           assert.deepStrictEqual([...counts.values()], [4, 4, 4], `${name} must take turns while tracing`)
         }
       }
+    }))
+
+  it.effect("a resubscription re-opens the discovery watch and applies its full set as a diff: survivors keep state", () =>
+    Effect.gen(function*() {
+      const subscriptions = yield* Ref.make(0)
+      const current = yield* Ref.make<ReadonlyArray<string>>(["10.0.0.1:80", "10.0.0.2:80"])
+      const discovery = Discovery.make({
+        fetch: () => Ref.get(current),
+        payloads: () =>
+          Stream.fromEffect(Ref.update(subscriptions, (n) => n + 1).pipe(Effect.andThen(Ref.get(current)))).pipe(
+            Stream.map(Result.succeed),
+            Stream.concat(Stream.never)
+          )
+      })
+      let resubscribe: (() => void) | undefined
+      const inner = RoundRobin.make()
+      const policy: Policy.Policy = {
+        name: "spy",
+        make: (context) => {
+          resubscribe = context.resubscribe
+          return inner.make(context)
+        }
+      }
+      const balancer = yield* Balancer.make({ discovery, target: "api", policy })
+      yield* balancer.ready
+      yield* balancer.use(() => Effect.void)
+      yield* balancer.use(() => Effect.void)
+      const before = (yield* balancer.snapshot).find((s) => s.endpoint.address === "10.0.0.1:80")!
+      yield* Ref.set(current, ["10.0.0.1:80", "10.0.0.3:80"])
+      resubscribe!()
+      yield* TestClock.adjust("1 millis")
+      assert.strictEqual(yield* Ref.get(subscriptions), 2)
+      const after = yield* balancer.snapshot
+      assert.deepStrictEqual(after.map((s) => s.endpoint.address).sort(), ["10.0.0.1:80", "10.0.0.3:80"])
+      assert.deepStrictEqual(after.find((s) => s.endpoint.address === "10.0.0.1:80"), before)
     }))
 
   it.effect("explain names the candidates and their scores", () =>

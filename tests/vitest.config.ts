@@ -4,6 +4,7 @@ export default defineProject({
   test: {
     name: "tests",
     include: ["**/*.test.ts"],
-    exclude: ["node_modules/**"]
+    exclude: ["node_modules/**"],
+    testTimeout: 60_000
   }
 })

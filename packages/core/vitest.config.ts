@@ -3,6 +3,8 @@ import { defineProject } from "vitest/config"
 export default defineProject({
   test: {
     name: "core",
-    include: ["test/**/*.test.ts"]
+    include: ["test/**/*.test.ts"],
+    // property tests run 1000 cases each; a loaded 2-core CI machine can take seconds per test
+    testTimeout: 60_000
   }
 })

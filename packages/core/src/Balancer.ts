@@ -472,7 +472,8 @@ const build = (options: {
       if (first === undefined) return
       tried.add(first)
       yield first.endpoint
-      while (tried.size < slots.length) {
+      const eligible = slots.length - (picker.excluded?.() ?? 0)
+      while (tried.size < eligible) {
         let next: Policy.Slot | undefined
         for (let attempt = 0; attempt < 3 && next === undefined; attempt++) {
           const candidate = picker.pick(-1)
@@ -483,7 +484,7 @@ const build = (options: {
           const start = Math.floor(random.nextDoubleUnsafe() * n)
           for (let i = 0; i < n && next === undefined; i++) {
             const candidate = slots[(start + i) % n]!
-            if (!tried.has(candidate)) next = candidate
+            if (!tried.has(candidate) && (picker.accepts?.(candidate) ?? true)) next = candidate
           }
         }
         if (next === undefined) return

@@ -158,6 +158,12 @@ export interface Picker {
    * the balancer's "all excluded" error. Absent means none are.
    */
   readonly excluded?: (() => number) | undefined
+  /**
+   * Whether `pick` could return `slot` now (it is not unhealthy or ejected). Absent means every
+   * slot in `context.slots` can be picked. The balancer's `picks()` iterator uses it when it walks
+   * the slots for endpoints the policy has not offered.
+   */
+  readonly accepts?: ((slot: Slot) => boolean) | undefined
 }
 
 /**

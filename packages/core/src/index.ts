@@ -8,6 +8,9 @@
 export * as Balancer from "./Balancer.ts"
 
 /** @since 0.1.0 */
+export * as Budget from "./Budget.ts"
+
+/** @since 0.1.0 */
 export * as Change from "./Change.ts"
 
 /** @since 0.1.0 */
@@ -23,10 +26,19 @@ export * as DiscoveryEvent from "./DiscoveryEvent.ts"
 export * as Endpoint from "./Endpoint.ts"
 
 /** @since 0.1.0 */
+export * as Health from "./Health.ts"
+
+/** @since 0.1.0 */
+export * as Hedge from "./Hedge.ts"
+
+/** @since 0.1.0 */
 export * as LeastPending from "./LeastPending.ts"
 
 /** @since 0.1.0 */
 export * as Maglev from "./Maglev.ts"
+
+/** @since 0.1.0 */
+export * as OutlierDetection from "./OutlierDetection.ts"
 
 /** @since 0.1.0 */
 export * as PeakEwma from "./PeakEwma.ts"
@@ -35,10 +47,13 @@ export * as PeakEwma from "./PeakEwma.ts"
 export * as Policy from "./Policy.ts"
 
 /** @since 0.1.0 */
-export * as RoundRobin from "./RoundRobin.ts"
+export * as Retry from "./Retry.ts"
 
 /** @since 0.1.0 */
 export * as RingHash from "./RingHash.ts"
+
+/** @since 0.1.0 */
+export * as RoundRobin from "./RoundRobin.ts"
 
 /** @since 0.1.0 */
 export * as WeightedRandom from "./WeightedRandom.ts"

@@ -4,6 +4,7 @@ import {
   Change,
   Discovery,
   Endpoint,
+  Health,
   LeastPending,
   Maglev,
   PeakEwma,
@@ -236,6 +237,17 @@ describe("Balancer", () => {
       assert.deepStrictEqual(after.find((s) => s.endpoint.address === "10.0.0.1:80"), before)
     }))
 
+  it.effect("picks() never offers an unhealthy endpoint", () =>
+    Effect.gen(function*() {
+      const policy = Health.make(RoundRobin.make(), { threshold: 1, probe: () => Effect.fail("still down") })
+      const balancer = yield* withBalancer(policy, three)
+      yield* Effect.exit(balancer.useEndpoint(three[0]!, () => Effect.fail("refused")))
+      for (let i = 0; i < 20; i++) {
+        const offered = [...(yield* balancer.picks())].map((e) => e.address)
+        assert.deepStrictEqual(offered.sort(), ["10.0.0.2:80", "10.0.0.3:80"])
+      }
+    }))
+
   it.effect("explain names the candidates and their scores", () =>
     Effect.gen(function*() {
       const balancer = yield* withBalancer(LeastPending.make(), three)
@@ -275,7 +287,7 @@ describe("Balancer", () => {
       }),
       params(1000)
     )
-  })
+  }, 120_000)
 
   it("property: round robin over any k·n picks gives counts that differ by at most 1 (exactly k)", () => {
     fc.assert(

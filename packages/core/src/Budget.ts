@@ -1,0 +1,225 @@
+/**
+ * A retry budget (Finagle's `RetryBudget`): one shared allowance for the extra requests a client
+ * makes on its own initiative: retries, hedges and reconnects. Every request deposits
+ * `percentCanRetry` of a token, and every extra request withdraws a whole one. On top of that, a
+ * floor of `minRetriesPerSec` tokens per second lets a client with little traffic still retry.
+ * Both kinds of credit expire after `ttl`.
+ *
+ * **When to use**
+ *
+ * Give one budget to everything that sends extra load toward the same service: `Retry.make({
+ * budget })`, `Hedge.make({ budget })` and, when a connection dispatcher arrives, its reconnects
+ * (it will call `withdraw` before each one). A budget caps the extra load as a fraction of the
+ * real load, so a failing service sees at most about `1 + percentCanRetry` times its normal
+ * traffic instead of `maxAttempts` times. A fixed retry count cannot do that: with 3 attempts,
+ * retries can triple the load on a struggling backend. This is why Finagle, Linkerd and tower
+ * use budgets.
+ *
+ * **Details**
+ *
+ * - Defaults are Finagle's `RetryBudget()`: `ttl` **10 seconds**, `minRetriesPerSec` **10**,
+ *   `percentCanRetry` **0.2**. A fresh budget therefore holds 100 tokens, and under steady
+ *   traffic about 20% of requests may be retried on top of 10 per second.
+ * - Valid ranges are also Finagle's: `ttl` from 1 to 60 seconds, `minRetriesPerSec ≥ 0`, and
+ *   `percentCanRetry` from 0 to 1000. Anything else makes `make` fail with a typed `BudgetError`.
+ * - Guarantee: over any run, the granted withdrawals `W`, the deposits `D` and the time `T` since
+ *   `make` (seconds) satisfy `W ≤ percentCanRetry × D + minRetriesPerSec × T +
+ *   minRetriesPerSec × ttl`. The proof is in the model's notes (`internal/budget.ts`). Credit is
+ *   kept in integer micro-tokens, so the bound is exact.
+ * - Time comes from Effect's `Clock`, read when each operation runs, so `TestClock` drives it.
+ * - Experimental.
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as budget from "./internal/budget.ts"
+
+// -----------------------------------------------------------------------------
+// models
+// -----------------------------------------------------------------------------
+
+/**
+ * A retry budget shared by retries, hedges and reconnects.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Budget {
+  /** How long credit lasts. */
+  readonly ttl: Duration.Duration
+  /** The floor: tokens granted per second whatever the traffic. */
+  readonly minRetriesPerSec: number
+  /** Tokens deposited per request. */
+  readonly percentCanRetry: number
+  /** Records a request: deposits `percentCanRetry` of a token. Call it once per original request. */
+  readonly deposit: Effect.Effect<void>
+  /** Spends one token for an extra request, or fails with `BudgetExhausted` (nothing is spent). */
+  readonly withdraw: Effect.Effect<void, BudgetExhausted>
+  /**
+   * Spends one token if there is one: `true` if it did, `false` otherwise. For extra requests
+   * that are optional (a hedge), where "no" is not an error.
+   */
+  readonly tryWithdraw: Effect.Effect<boolean>
+  /** Tokens available now (may be fractional); a withdrawal succeeds when it is at least 1. */
+  readonly balance: Effect.Effect<number>
+}
+
+/**
+ * The budget had no whole token left, so the extra request (a retry, hedge or reconnect) was not
+ * sent.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class BudgetExhausted extends Schema.TaggedError<BudgetExhausted>()("BudgetExhausted", {
+  /** Tokens that were available (less than 1). */
+  balance: Schema.Number,
+  percentCanRetry: Schema.Number,
+  minRetriesPerSec: Schema.Number,
+  ttlMillis: Schema.Number
+}) {
+  override get message(): string {
+    return `retry budget exhausted: ${round(this.balance)} of the 1 token an extra request needs ` +
+      `(${this.percentCanRetry} per request plus ${this.minRetriesPerSec} per second, ` +
+      `each lasting ${this.ttlMillis} ms); the extra request was not sent`
+  }
+}
+
+/**
+ * `Budget.make` was given an invalid option. `option` names it and `value` shows what was given.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class BudgetError extends Schema.TaggedError<BudgetError>()("BudgetError", {
+  option: Schema.String,
+  value: Schema.String,
+  problem: Schema.String
+}) {
+  override get message(): string {
+    return `invalid retry budget option ${this.option}: ${this.value} (${this.problem}); no budget was made`
+  }
+}
+
+/**
+ * Finagle's default `ttl`: 10 seconds.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const defaultTtl: Duration.Duration = Duration.seconds(10)
+
+/**
+ * Finagle's default floor: 10 retries per second.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const defaultMinRetriesPerSec = 10
+
+/**
+ * Finagle's default deposit: 0.2 tokens per request (about 20% of requests may be retried).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const defaultPercentCanRetry = 0.2
+
+// -----------------------------------------------------------------------------
+// constructors
+// -----------------------------------------------------------------------------
+
+/**
+ * A retry budget. Its window starts now, and it starts full: `minRetriesPerSec × ttl` tokens.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Budget } from "@switchyard/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const budget = yield* Budget.make({ percentCanRetry: 0.1 })
+ *   yield* budget.deposit // one request was made
+ *   yield* budget.withdraw // one retry may go (or BudgetExhausted)
+ * })
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const make = (options?: {
+  readonly ttl?: Duration.Input | undefined
+  readonly minRetriesPerSec?: number | undefined
+  readonly percentCanRetry?: number | undefined
+}): Effect.Effect<Budget, BudgetError> =>
+  Effect.gen(function*() {
+    const ttlMillis = readTtl(options?.ttl)
+    if (typeof ttlMillis !== "number") return yield* Effect.fail(ttlMillis)
+    const minRetriesPerSec = readNumber(
+      "minRetriesPerSec",
+      options?.minRetriesPerSec,
+      defaultMinRetriesPerSec,
+      0,
+      Infinity
+    )
+    if (typeof minRetriesPerSec !== "number") return yield* Effect.fail(minRetriesPerSec)
+    const percentCanRetry = readNumber("percentCanRetry", options?.percentCanRetry, defaultPercentCanRetry, 0, 1000)
+    if (typeof percentCanRetry !== "number") return yield* Effect.fail(percentCanRetry)
+    const clock = yield* Clock.Clock
+    const now = () => Number(clock.currentTimeNanosUnsafe()) / 1e6
+    const state = budget.make({ ttlMillis, minPerSecond: minRetriesPerSec, percent: percentCanRetry })
+    budget.balance(state, now()) // the window starts at make
+    return {
+      ttl: Duration.millis(ttlMillis),
+      minRetriesPerSec,
+      percentCanRetry,
+      deposit: Effect.sync(() => budget.deposit(state, now())),
+      withdraw: Effect.suspend(() => {
+        const t = now()
+        return budget.tryWithdraw(state, t) ? Effect.void : Effect.fail(
+          new BudgetExhausted({ balance: budget.balance(state, t), percentCanRetry, minRetriesPerSec, ttlMillis })
+        )
+      }),
+      tryWithdraw: Effect.sync(() => budget.tryWithdraw(state, now())),
+      balance: Effect.sync(() => budget.balance(state, now()))
+    } satisfies Budget
+  })
+
+// -----------------------------------------------------------------------------
+// internal
+// -----------------------------------------------------------------------------
+
+const round = (n: number): number => Math.round(n * 1000) / 1000
+
+const readTtl = (input: Duration.Input | undefined): number | BudgetError => {
+  if (input === undefined) return Duration.toMillis(defaultTtl)
+  const duration = Duration.fromInput(input)
+  const millis = Option.isSome(duration) ? Duration.toMillis(duration.value) : Number.NaN
+  return millis >= 1000 && millis <= 60_000 ? millis : new BudgetError({
+    option: "ttl",
+    value: typeof input === "string" ? JSON.stringify(input) : String(input),
+    problem: "expected a duration from 1 to 60 seconds (Finagle's range)"
+  })
+}
+
+const readNumber = (
+  option: string,
+  input: number | undefined,
+  fallback: number,
+  min: number,
+  max: number
+): number | BudgetError => {
+  if (input === undefined) return fallback
+  return Number.isFinite(input) && input >= min && input <= max ? input : new BudgetError({
+    option,
+    value: String(input),
+    problem: max === Infinity
+      ? `expected a finite number of at least ${min}`
+      : `expected a number from ${min} to ${max}`
+  })
+}

@@ -1,6 +1,9 @@
 /**
- * The load-balancing simulator's comparison table: every built-in scenario, every policy, one
- * seed, with each policy's p99 relative to the oracle's and the acceptance targets checked.
+ * The load-balancing simulator's comparison tables: every healthy built-in scenario with every
+ * policy, then every scenario with a faulty backend with the two load-aware policies under four
+ * client setups (plain; retries; outlier detection + retries; and, for the black hole, + a
+ * per-try timeout and hedging), one seed, with each run's p99 relative to the oracle's and the
+ * acceptance targets checked.
  *
  * Run: `pnpm sim` (or `npm run sim`), `sh scripts/node24.sh bench/sim.ts [--seed N]`,
  * `node_modules/.bin/bun bench/sim.ts`, `node_modules/.bin/deno run -A bench/sim.ts`.
@@ -19,6 +22,7 @@ import {
   WeightedRandom,
   WeightedRoundRobin
 } from "@switchyard/core"
+import * as OutlierDetection from "@switchyard/core/OutlierDetection"
 import { Simulator } from "@switchyard/core/testing"
 import process from "node:process"
 
@@ -47,6 +51,68 @@ const targets: ReadonlyArray<{
   { scenario: "drifting", policy: "peak-ewma", max: 2.5, stretch: 2.0 }
 ]
 
+/** The load-aware policies run through the failure scenarios, built fresh for each run. */
+const failurePolicies: Record<string, () => Policy.Policy> = {
+  "least-pending": () => LeastPending.make(),
+  "peak-ewma": () => PeakEwma.make()
+}
+
+/**
+ * The client setups of the failure section. Retries: `Retry`'s defaults (3 attempts, backoff
+ * 50 ms × 2ⁿ⁻¹ jittered ×0.8–1.2, capped at 1 s) and Finagle's budget. Per-try timeout 100 ms (2.5× a healthy backend's p99, 10× its
+ * median); hedge after 30 ms (about a healthy response's p95, where "The Tail at Scale" hedges).
+ * Outlier detection with its defaults (Envoy's).
+ */
+const timeout = 100
+const hedge = 30
+const setups: ReadonlyArray<{
+  readonly label: string
+  readonly outlierDetection: boolean
+  readonly client: Simulator.Client
+  /** Run only on the black hole. */
+  readonly blackHoleOnly?: boolean
+}> = [
+  { label: "plain", outlierDetection: false, client: {} },
+  { label: "retries", outlierDetection: false, client: { retry: { maxAttempts: 3 } } },
+  { label: "OD + retries", outlierDetection: true, client: { retry: { maxAttempts: 3 } } },
+  {
+    label: "OD + retries + timeout",
+    outlierDetection: true,
+    client: { retry: { maxAttempts: 3 }, timeout },
+    blackHoleOnly: true
+  },
+  {
+    label: "OD + retries + timeout + hedge",
+    outlierDetection: true,
+    client: { retry: { maxAttempts: 3 }, timeout, hedge },
+    blackHoleOnly: true
+  }
+]
+
+/** The failure targets of the issue, checked on the setups they name. */
+const failureTargets: ReadonlyArray<{
+  readonly scenario: string
+  readonly setup: string
+  readonly what: string
+  readonly holds: (report: Simulator.Report) => boolean
+  readonly measured: (report: Simulator.Report) => string
+}> = [
+  {
+    scenario: "oneFailing",
+    setup: "OD + retries",
+    what: "success ≥ 99.9% and tries/request ≤ 1.2×",
+    holds: (r) => r.successRate >= 0.999 && r.tries.amplification <= 1.2,
+    measured: (r) => `success ${(r.successRate * 100).toFixed(3)}%, ${r.tries.amplification.toFixed(3)}×`
+  },
+  {
+    scenario: "oneBlackHole",
+    setup: "OD + retries + timeout + hedge",
+    what: `p99 ≤ timeout + hedge delay = ${timeout + hedge} ms`,
+    holds: (r) => r.latency.p99 <= timeout + hedge,
+    measured: (r) => `p99 ${r.latency.p99.toFixed(1)} ms, success ${(r.successRate * 100).toFixed(3)}%`
+  }
+]
+
 const seedFlag = process.argv.indexOf("--seed")
 const seed = seedFlag >= 0 ? Number(process.argv[seedFlag + 1]) : 1
 
@@ -54,6 +120,26 @@ const started = performance.now()
 const rows: Array<Simulator.Row> = []
 for (const scenario of Object.values(Simulator.scenarios)) {
   rows.push(...Simulator.compare({ scenario, policies, seed }))
+}
+// failures: the oracle once per scenario (it runs on the healthy backends, without client options)
+const failureRows: Array<Simulator.Row & { readonly setup: string }> = []
+for (const scenario of Object.values(Simulator.failureScenarios)) {
+  const baseline = Simulator.run({ scenario, policy: Simulator.oracle, seed })
+  failureRows.push({ label: "oracle", setup: "", report: baseline, p99VsOracle: 1 })
+  const blackHole = scenario.backends.some((b) => b.blackHole === true)
+  for (const [name, make] of Object.entries(failurePolicies)) {
+    for (const setup of setups) {
+      if (setup.blackHoleOnly === true && !blackHole) continue
+      const policy = setup.outlierDetection ? OutlierDetection.make(make()) : make()
+      const report = Simulator.run({ scenario, policy, seed, client: setup.client })
+      failureRows.push({
+        label: `${name}: ${setup.label}`,
+        setup: setup.label,
+        report,
+        p99VsOracle: report.latency.p99 / baseline.latency.p99
+      })
+    }
+  }
 }
 const elapsed = (performance.now() - started) / 1000
 
@@ -79,8 +165,34 @@ for (const target of targets) {
     )
   }
 }
+lines.push("", "Failure scenarios:")
+for (const scenario of Object.values(Simulator.failureScenarios)) {
+  lines.push(`  ${scenario.name}: ${scenario.description}`)
+}
+lines.push(
+  `  setups: retries = Retry's defaults (3 attempts on distinct backends, backoff from 50 ms ×2, jittered), Finagle's budget;`,
+  `  OD = OutlierDetection.make(policy) (Envoy's defaults); timeout = ${timeout} ms per try; hedge after ${hedge} ms`,
+  `  (success % and latency over the requests that ended in the window; hung = left unanswered by a black hole;`,
+  `  to faulty % = share of all tries sent to the faulty backend)`,
+  "",
+  Simulator.formatFailures(failureRows),
+  "",
+  "Failure targets:"
+)
+for (const target of failureTargets) {
+  for (const row of failureRows) {
+    if (row.report.scenario !== target.scenario || row.setup !== target.setup) continue
+    const ok = target.holds(row.report)
+    if (!ok) failed++
+    lines.push(
+      `  ${ok ? "ok  " : "FAIL"} ${target.scenario} ${row.label}: ${target.measured(row.report)} (${target.what})`
+    )
+  }
+}
 lines.push(
   "",
-  `${rows.length} runs in ${elapsed.toFixed(1)} s; ${failed === 0 ? "all targets hold" : `${failed} failed`}`
+  `${rows.length + failureRows.length} runs in ${elapsed.toFixed(1)} s; ${
+    failed === 0 ? "all targets hold" : `${failed} failed`
+  }`
 )
 console.log(lines.join("\n"))

@@ -10,6 +10,8 @@ import {
   WeightedRandom,
   WeightedRoundRobin
 } from "@switchyard/core"
+import * as OutlierDetection from "@switchyard/core/OutlierDetection"
+import * as Retry from "@switchyard/core/Retry"
 import { Simulator } from "@switchyard/core/testing"
 
 /** The policies and seed of `bench/sim.ts`: the acceptance checks run the same comparison. */
@@ -323,6 +325,406 @@ describe("Simulator", () => {
 
     it("drifting latencies: peak-EWMA within 2.5×", { timeout: slow }, () => {
       assert.isAtMost(ratios(Simulator.drifting, ["peak-ewma"]).get("peak-ewma")!, 2.5)
+    })
+  })
+  describe("failures, retries, timeouts and hedging", () => {
+    /** Backends with the given models, `clients` clients without think time, a 1 s window. */
+    const cluster = (
+      backends: ReadonlyArray<Simulator.Backend>,
+      options?: { readonly clients?: number; readonly duration?: number }
+    ): Simulator.Scenario => ({
+      name: "cluster",
+      description: "backends for one model check",
+      backends,
+      clients: options?.clients ?? 1,
+      warmup: 0,
+      duration: options?.duration ?? 1000
+    })
+    const backend = (latency: number, more?: Partial<Simulator.Backend>): Simulator.Backend => ({
+      latency: Simulator.constant(latency),
+      concurrency: 1,
+      ...more
+    })
+    /** A policy that always picks slot `index` and records every outcome it observes. */
+    const always = (
+      index: number,
+      outcomes: Array<readonly [number, Policy.Outcome]> = []
+    ): Policy.Policy => ({
+      name: "always",
+      make: (context) => ({
+        ...Policy.stateless,
+        pick: () => context.slots[index],
+        explain: () => ({ policy: "always", chosen: undefined, candidates: [], note: "" }),
+        observe: (slot, outcome) => {
+          outcomes.push([slot.index, outcome])
+        }
+      })
+    })
+    /** Every try ends once: observed (success or failure) or abandoned; nothing stays pending. */
+    const conserved = (report: Simulator.Report, what: string) => {
+      assert.strictEqual(report.completed, report.sent, `${what}: every request ends`)
+      for (const b of report.backends) {
+        assert.strictEqual(b.pending, 0, `${what}: ${b.address} pending`)
+        assert.strictEqual(b.picks, b.successes + b.failures + b.abandoned, `${what}: ${b.address} tries`)
+      }
+      assert.strictEqual(report.backends.reduce((n, b) => n + b.requests, 0), report.requests, what)
+      assert.isAtLeast(report.tries.sent, report.requests + report.failed, what)
+    }
+
+    it("failure rates and client options it cannot use are an InvalidScenario", () => {
+      const scenario = cluster([backend(1)])
+      const bad: ReadonlyArray<readonly [Simulator.Scenario, Simulator.Client]> = [
+        [cluster([backend(1, { failureRate: 1.5 })]), {}],
+        [cluster([backend(1, { failureRate: -0.1 })]), {}],
+        [scenario, { retry: { maxAttempts: 0 } }],
+        [scenario, { retry: { maxAttempts: 1.5 } }],
+        [scenario, { timeout: 0 }],
+        [scenario, { hedge: -1 }],
+        [scenario, { retry: { maxAttempts: 2, base: -5 } }],
+        [scenario, { retry: { maxAttempts: 2 }, budget: { percentCanRetry: -1 } }]
+      ]
+      for (const [scenario, client] of bad) {
+        assert.throws(
+          () => Simulator.run({ scenario, policy: always(0), seed, client }),
+          Simulator.InvalidScenario,
+          undefined,
+          JSON.stringify(client)
+        )
+      }
+    })
+
+    it("a failing backend answers with a BackendFailure after its service time, and the picker observes it", () => {
+      const outcomes: Array<readonly [number, Policy.Outcome]> = []
+      const report = Simulator.run({
+        scenario: cluster([backend(10, { failureRate: 1 })]),
+        policy: always(0, outcomes),
+        seed
+      })
+      // ends at 10, 20, …, 990 ms in the window
+      assert.strictEqual(report.requests, 0)
+      assert.strictEqual(report.failed, 99)
+      assert.strictEqual(report.successRate, 0)
+      assert.isTrue(Number.isNaN(report.latency.p50))
+      assert.strictEqual(outcomes.length, report.sent)
+      for (const [index, outcome] of outcomes) {
+        assert.strictEqual(index, 0)
+        assert.isFalse(outcome.success)
+        assert.strictEqual(outcome.latency, 10)
+        assert.instanceOf(outcome.error, Simulator.BackendFailure)
+      }
+      assert.strictEqual(report.backends[0]!.failures, report.sent)
+      conserved(report, "failing")
+    })
+
+    it("a flaky backend fails its failure rate of requests", () => {
+      const report = Simulator.run({
+        scenario: cluster([backend(1, { failureRate: 0.3 })]),
+        policy: always(0),
+        seed,
+        requests: 20_000
+      })
+      near(report.successRate, 0.7, 4 * Math.sqrt(0.21 / 20_000), "success rate")
+    })
+
+    it("a retry goes to a backend the request has not tried, after Retry's jittered exponential backoff", () => {
+      const outcomes: Array<readonly [number, Policy.Outcome]> = []
+      const report = Simulator.run({
+        scenario: cluster([backend(1, { failureRate: 1, concurrency: 8 }), backend(10, { concurrency: 8 })], {
+          clients: 8,
+          duration: 5000
+        }),
+        policy: always(0, outcomes),
+        seed,
+        client: { retry: { maxAttempts: 2, base: "8 millis" }, budget: false }
+      })
+      // a failure at 1 ms, a backoff of 8 ms × [0.8, 1.2), then 10 ms on the other backend
+      assert.strictEqual(report.failed, 0)
+      assert.isAtLeast(report.latency.p50, 17.4)
+      assert.isBelow(report.latency.max, 20.6)
+      near(report.latency.mean, 19, 0.1, "mean latency (mean backoff 8 ms)")
+      assert.strictEqual(report.tries.retries, report.requests)
+      assert.strictEqual(report.tries.amplification, 2)
+      assert.strictEqual(report.backends[1]!.picks, report.backends[0]!.picks)
+      assert.strictEqual(report.backends[1]!.share, 1)
+      assert.isTrue(outcomes.every(([index, outcome]) => outcome.success === (index === 1)))
+      conserved(report, "retry")
+    })
+
+    it("retries avoid the backends a request tried while one remains, then start a new round", () => {
+      const report = Simulator.run({
+        scenario: cluster([backend(1, { failureRate: 1 }), backend(1, { failureRate: 1 })]),
+        policy: always(0),
+        seed,
+        client: { retry: { maxAttempts: 4, base: 0 }, budget: false }
+      })
+      // slot 0, slot 1 (untried); both tried: a new round, slot 0 (the policy's pick), slot 1
+      assert.strictEqual(report.requests, 0)
+      assert.strictEqual(report.backends[0]!.picks, 2 * report.sent)
+      assert.strictEqual(report.backends[1]!.picks, 2 * report.sent)
+      assert.strictEqual(report.tries.amplification, 4)
+      conserved(report, "distinct")
+    })
+
+    it("a retry without a budget token is not sent, and the request fails", () => {
+      const scenario = cluster([backend(1, { failureRate: 1 }), backend(10)], { duration: 20_000 })
+      const none = Simulator.run({
+        scenario,
+        policy: always(0),
+        seed,
+        client: { retry: { maxAttempts: 2 }, budget: { minRetriesPerSec: 0, percentCanRetry: 0 } }
+      })
+      assert.strictEqual(none.requests, 0)
+      assert.strictEqual(none.tries.retries, 0)
+      assert.strictEqual(none.tries.budgetExhausted, none.failed)
+      assert.strictEqual(none.backends[1]!.picks, 0)
+      // half a token per request: every other request can be retried
+      const half = Simulator.run({
+        scenario,
+        policy: always(0),
+        seed,
+        client: { retry: { maxAttempts: 2 }, budget: { minRetriesPerSec: 0, percentCanRetry: 0.5 } }
+      })
+      near(half.successRate, 0.5, 0.01, "requests retried on half a token each")
+      assert.strictEqual(half.tries.budgetExhausted, half.failed)
+      conserved(half, "budget")
+    })
+
+    it("a per-try timeout is a failure outcome with the timeout as latency; the backend keeps its server", () => {
+      const outcomes: Array<readonly [number, Policy.Outcome]> = []
+      const report = Simulator.run({
+        scenario: cluster([backend(10, { blackHole: true }), backend(10)]),
+        policy: always(0, outcomes),
+        seed,
+        client: { retry: { maxAttempts: 2, base: 0 }, timeout: "50 millis", budget: false }
+      })
+      // 50 ms waiting on the black hole, then 10 ms on the other backend
+      assert.strictEqual(report.latency.p50, 60)
+      assert.strictEqual(report.latency.max, 60)
+      assert.strictEqual(report.tries.timeouts, report.requests)
+      const timedOut = outcomes.filter(([index]) => index === 0).map(([, outcome]) => outcome)
+      assert.strictEqual(timedOut.length, report.backends[0]!.picks)
+      for (const outcome of timedOut) {
+        assert.isFalse(outcome.success)
+        assert.strictEqual(outcome.latency, 50)
+        assert.instanceOf(outcome.error, Retry.AttemptTimedOut)
+        assert.include(outcome.error as Retry.AttemptTimedOut, {
+          endpoint: "10.0.0.1:8080",
+          timeoutMillis: 50,
+          attempt: 1
+        })
+      }
+      assert.strictEqual(report.backends[0]!.failures, report.backends[0]!.picks)
+      assert.strictEqual(report.backends[0]!.abandoned, 0)
+      assert.strictEqual(report.backends[0]!.utilization, 1)
+      conserved(report, "timeout")
+    })
+
+    it("a hedge goes to another backend after the delay; the first success wins, the loser is abandoned unobserved", () => {
+      const outcomes: Array<readonly [number, Policy.Outcome]> = []
+      const report = Simulator.run({
+        scenario: cluster([backend(100), backend(10)]),
+        policy: always(0, outcomes),
+        seed,
+        client: { hedge: "20 millis", budget: false }
+      })
+      assert.strictEqual(report.latency.p50, 30)
+      assert.strictEqual(report.latency.max, 30)
+      assert.strictEqual(report.tries.hedges, report.requests)
+      assert.strictEqual(report.tries.amplification, 2)
+      assert.isTrue(outcomes.every(([index, outcome]) => index === 1 && outcome.success))
+      const slow = report.backends[0]!
+      assert.strictEqual(slow.successes + slow.failures, 0)
+      assert.strictEqual(slow.abandoned, slow.picks)
+      // the backend is not told: it serves the abandoned tries all the same
+      assert.strictEqual(slow.utilization, 1)
+      conserved(report, "hedge")
+    })
+
+    it("a failure before the hedge delay sends the backup at once", () => {
+      const report = Simulator.run({
+        scenario: cluster([backend(5, { failureRate: 1 }), backend(10)]),
+        policy: always(0),
+        seed,
+        client: { hedge: "20 millis", budget: false }
+      })
+      assert.strictEqual(report.latency.p50, 15)
+      assert.strictEqual(report.latency.max, 15)
+      assert.strictEqual(report.tries.hedges, report.requests)
+      assert.strictEqual(report.tries.retries, 0)
+      conserved(report, "hedge on failure")
+    })
+
+    it("a backup without a budget token is not sent, and the request waits for its first try", () => {
+      const report = Simulator.run({
+        scenario: cluster([backend(100), backend(10)]),
+        policy: always(0),
+        seed,
+        client: { hedge: "20 millis", budget: { minRetriesPerSec: 0, percentCanRetry: 0 } }
+      })
+      assert.strictEqual(report.latency.p50, 100)
+      assert.strictEqual(report.tries.hedges, 0)
+      assert.strictEqual(report.backends[1]!.picks, 0)
+      conserved(report, "hedge without a token")
+    })
+
+    it("a black hole without a timeout hangs its clients; the run fails their requests as unanswered", () => {
+      const report = Simulator.run({
+        scenario: cluster([backend(10, { blackHole: true })], { clients: 3 }),
+        policy: always(0),
+        seed,
+        client: { retry: { maxAttempts: 3 } }
+      })
+      assert.strictEqual(report.sent, 3)
+      assert.strictEqual(report.failed, 3)
+      assert.strictEqual(report.tries.unanswered, 3)
+      assert.strictEqual(report.backends[0]!.abandoned, 3)
+      conserved(report, "black hole")
+    })
+
+    it("the oracle never sends a request to a faulty backend", () => {
+      for (const built of Object.values(Simulator.failureScenarios)) {
+        const scenario: Simulator.Scenario = { ...built, warmup: "1 second" }
+        const report = Simulator.run({ scenario, policy: Simulator.oracle, seed, duration: "2 seconds" })
+        assert.strictEqual(report.successRate, 1, scenario.name)
+        assert.strictEqual(report.backends[9]!.picks, 0, scenario.name)
+        conserved(report, scenario.name)
+      }
+    })
+
+    it("every request ends succeeded or failed, and every slot's pending returns to 0", () => {
+      const clients: ReadonlyArray<Simulator.Client> = [
+        {},
+        { retry: { maxAttempts: 3 } },
+        { retry: { maxAttempts: 3 }, timeout: "100 millis", hedge: "30 millis" }
+      ]
+      const makers = [() => LeastPending.make(), () => PeakEwma.make(), () => RoundRobin.make()]
+      for (const built of Object.values(Simulator.failureScenarios)) {
+        const scenario: Simulator.Scenario = { ...built, warmup: "1 second" }
+        for (const client of clients) {
+          for (const make of makers) {
+            for (const policy of [make(), OutlierDetection.make(make())]) {
+              const report = Simulator.run({ scenario, policy, seed, duration: "1 second", client })
+              const what = `${scenario.name} ${policy.name} ${JSON.stringify(client)}`
+              assert.isTrue(report.requests > 0, what)
+              conserved(report, what)
+              near(report.backends.reduce((s, b) => s + b.share, 0), 1, 1e-9, `${what} shares`)
+            }
+          }
+        }
+      }
+    })
+
+    it("runs with failures are deterministic, and give the same figures on Node, Bun and Deno", () => {
+      const client = { retry: { maxAttempts: 3 }, timeout: "100 millis", hedge: "30 millis" } as const
+      const options = { client, duration: "5 seconds" } as const
+      for (const built of Object.values(Simulator.failureScenarios)) {
+        const scenario: Simulator.Scenario = { ...built, warmup: "1 second" }
+        const run = (seed: number) =>
+          Simulator.run({
+            client,
+            duration: "2 seconds",
+            scenario,
+            policy: OutlierDetection.make(PeakEwma.make()),
+            seed
+          })
+        const a = run(42)
+        assert.deepStrictEqual(a, run(42), scenario.name)
+        assert.notDeepEqual(a, run(43), scenario.name)
+      }
+      // Measured on Node 24; every runtime must give these figures. Between them they draw on every
+      // new source of numbers: failure draws, the backoff jitter, the budget, timeouts, hedges and
+      // outlier detection (which, over least pending, uses only exactly-rounded arithmetic).
+      const figures = (report: Simulator.Report) => ({
+        requests: report.requests,
+        failed: report.failed,
+        sent: report.sent,
+        p50: report.latency.p50,
+        p99: report.latency.p99,
+        tries: report.tries,
+        picks: report.backends.map((b) => b.picks)
+      })
+      const blackHole = Simulator.run({
+        ...options,
+        scenario: Simulator.oneBlackHole,
+        policy: OutlierDetection.make(LeastPending.make()),
+        seed: 7
+      })
+      assert.deepStrictEqual(figures(blackHole), {
+        requests: 18880,
+        failed: 0,
+        sent: 56535,
+        p50: 10.385287261939084,
+        p99: 45.37076125659405,
+        tries: {
+          sent: 20244,
+          retries: 0,
+          hedges: 1364,
+          amplification: 1.0722457627118644,
+          timeouts: 0,
+          budgetExhausted: 0,
+          unanswered: 0
+        },
+        picks: [6422, 6525, 6456, 6447, 6470, 6488, 6478, 6521, 6469, 2353]
+      })
+      // without hedging, so that failures are retried (a backup would go at once instead)
+      const flaky = Simulator.run({
+        scenario: Simulator.oneFlaky,
+        policy: LeastPending.make(),
+        client: { retry: { maxAttempts: 3 }, timeout: "100 millis" },
+        duration: "5 seconds",
+        seed: 7
+      })
+      assert.deepStrictEqual(figures(flaky), {
+        requests: 18183,
+        failed: 0,
+        sent: 54402,
+        p50: 10.490899462705784,
+        p99: 83.82737116330645,
+        tries: {
+          sent: 19121,
+          retries: 938,
+          hedges: 0,
+          amplification: 1.0515866468679536,
+          timeouts: 0,
+          budgetExhausted: 0,
+          unanswered: 0
+        },
+        picks: [5728, 5732, 5733, 5722, 5724, 5730, 5725, 5776, 5689, 5644]
+      })
+    })
+
+    describe("acceptance: the failure targets (bench/sim.ts, same seed and sizes)", () => {
+      const retry = { maxAttempts: 3 } as const
+
+      it("one backend failing every request: with outlier detection and retries, ≥ 99.9% succeed at ≤ 1.2 tries each", {
+        timeout: slow
+      }, () => {
+        for (const policy of [LeastPending.make(), PeakEwma.make()]) {
+          const report = Simulator.run({
+            scenario: Simulator.oneFailing,
+            policy: OutlierDetection.make(policy),
+            seed,
+            client: { retry }
+          })
+          assert.isAtLeast(report.successRate, 0.999, policy.name)
+          assert.isAtMost(report.tries.amplification, 1.2, policy.name)
+        }
+      })
+
+      it("a black-holed backend: with a per-try timeout and hedging, p99 ≤ timeout + one hedge delay", {
+        timeout: slow
+      }, () => {
+        for (const policy of [LeastPending.make(), PeakEwma.make()]) {
+          const report = Simulator.run({
+            scenario: Simulator.oneBlackHole,
+            policy: OutlierDetection.make(policy),
+            seed,
+            client: { retry, timeout: "100 millis", hedge: "30 millis" }
+          })
+          assert.isAtMost(report.latency.p99, 130, policy.name)
+          assert.strictEqual(report.tries.unanswered, 0, policy.name)
+        }
+      })
     })
   })
 })

@@ -1,7 +1,7 @@
 /**
  * Pure building blocks of the load-balancing simulator (`testing/Simulator.ts`): a seeded PRNG
  * with independent streams, engine-independent `exp` / `log`, the random variates the models
- * need, a binary-heap event queue and a nearest-rank percentile.
+ * need, a binary-heap event queue, a growable FIFO of integers and a nearest-rank percentile.
  *
  * Everything here gives bit-identical results on V8 (Node, Deno) and JavaScriptCore (Bun): the
  * PRNG is 32-bit integer arithmetic (`Math.imul`, shifts), and `exp` / `log` use only `+ - * /`
@@ -269,6 +269,44 @@ export const eventQueue = (): EventQueue => {
       return tag
     },
     time: () => last
+  }
+}
+
+// -----------------------------------------------------------------------------
+// fifo
+// -----------------------------------------------------------------------------
+
+/** A first-in first-out queue of integers (a backend's waiting requests) that grows as needed. */
+export interface Fifo {
+  readonly size: () => number
+  readonly push: (value: number) => void
+  /** Removes and returns the oldest value; only call it when `size() > 0`. */
+  readonly shift: () => number
+}
+
+/** An empty FIFO: a ring buffer that doubles when full. */
+export const fifo = (initialCapacity = 16): Fifo => {
+  let items = new Int32Array(Math.max(initialCapacity, 1))
+  let head = 0
+  let n = 0
+  return {
+    size: () => n,
+    push: (value) => {
+      if (n === items.length) {
+        const grown = new Int32Array(items.length * 2)
+        for (let k = 0; k < n; k++) grown[k] = items[(head + k) % items.length]!
+        items = grown
+        head = 0
+      }
+      items[(head + n) % items.length] = value
+      n++
+    },
+    shift: () => {
+      const value = items[head]!
+      head = (head + 1) % items.length
+      n--
+      return value
+    }
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * A deterministic discrete-event simulator for load-balancing policies (experimental): closed-loop
- * clients, backends with latency distributions and a fixed number of servers each, and the real
- * picker of a {@link Policy.Policy} choosing where each request goes.
+ * clients, backends with latency distributions and a fixed number of servers each (some failing,
+ * some never answering), clients that may retry, time out and hedge, and the real picker of a
+ * {@link Policy.Policy} choosing where each try goes.
  *
  * **The model**
  *
@@ -21,29 +22,63 @@
  *   `Balancer.use` does. Policies get `context.now` from the virtual clock and `context.random`
  *   from the seeded generator. Hashed policies (`policy.hashed`) get a uniformly random 32-bit
  *   request hash, as from a large key space; the others get `-1`.
+ * - **Failures.** A backend with a `failureRate` answers that fraction of its requests with a
+ *   {@link BackendFailure} instead of a response, after the same queueing and service time (draws
+ *   from a stream of its own). A `blackHole` backend takes requests into its servers and queue
+ *   and never answers.
+ * - **The client's resilience** ({@link Client}, per run; none by default), as `Retry.use` and
+ *   `Hedge.use` behave. A request is one or more tries. Retries go to a backend not yet tried,
+ *   after a jittered exponential backoff, up to `maxAttempts`; a per-try timeout fails a try the
+ *   client stops waiting for; a hedge sends one backup try after a delay (or at once after a
+ *   failure) and takes the first success. Retries and backups draw tokens from one retry budget
+ *   (Finagle's), shared by all clients, that each original request feeds. The request ends when a
+ *   try succeeds, or when every try failed and no retry is left; then the client thinks and sends
+ *   its next request.
+ * - **What the balancer learns** is what `Balancer.useEndpoint` records for those modules:
+ *   - a try that gets an answer, or hits the per-try timeout (`Effect.timeoutOrElse` inside
+ *     `useEndpoint`, so a failure, not an interruption), is *observed*: `pending` − 1, the
+ *     peak-EWMA update with its latency (the timeout, for a timed-out try), `successes` or
+ *     `failures` + 1, then `picker.observe(slot, { success, error, latency, now })`, the error
+ *     being a {@link BackendFailure} or a `Retry.AttemptTimedOut`;
+ *   - a try the client stops waiting for without an outcome — a hedge's loser, and any try still
+ *     waiting when the run ends — is *abandoned*, as an interrupted fiber is: `pending` − 1 and
+ *     nothing else. The backend is never told: an abandoned or timed-out try keeps its server (or
+ *     its place in the queue) until its service ends, for ever in a black hole.
+ *   So a wrapper such as `OutlierDetection.make(policy)` runs on the simulated traffic exactly as
+ *   it would in a balancer (it reads only `context.now` and outcomes). When the picker returns
+ *   nothing while reporting excluded slots (every host ejected), the request fails at once, as
+ *   `Retry.use` fails with the balancer's `AllEndpointsExcluded`.
  * - **Drift.** With {@link Drift}, each backend's latency is scaled by `exp(x_i(t) − spread²/2)`
  *   where `x_i` is an independent Ornstein-Uhlenbeck process (a mean-reverting random walk in log
  *   space) with stationary deviation `spread` and time scale `timescale`, stepped every `every`.
  *   The mean factor is 1, so the average load does not move, but which backend is fastest does.
- * - **Measurement.** Requests that complete in the window `[warmup, warmup + duration)` are
- *   recorded: latency percentiles (nearest rank), throughput in requests per second of simulated
- *   time, each backend's share of them, and server utilisation in the window. When the window
- *   ends the clients stop and the requests in flight are drained, so every request sent completes
- *   and every slot's `pending` returns to 0.
+ * - **Measurement.** Requests that end in the window `[warmup, warmup + duration)` are recorded:
+ *   the success rate, percentiles (nearest rank) of the successful ones' end-to-end latency (first
+ *   try to the winning answer: failed tries, backoff and hedge delay included), throughput of
+ *   successful requests per second of simulated time, each backend's share of them, server
+ *   utilisation in the window, and what the client did for them ({@link Tries}: tries per
+ *   request, retries, hedges, timeouts). When the window ends the clients stop and the requests
+ *   in flight are drained (their retries and hedges included), so every request sent ends and
+ *   every slot's `pending` returns to 0. A request still waiting when nothing else is left (on a
+ *   black hole, without a timeout) is abandoned and counted as failed in the window: its client
+ *   hung.
  *
  * **Determinism.** A run is a pure function of the scenario, the policy and the seed, and gives
  * the same report on Node, Bun and Deno: virtual time, a seeded 32-bit generator (SFC32), and an
  * `exp` / `log` of its own made of exactly-rounded arithmetic (the engines' `Math.exp` may differ
  * in the last bit). Independent streams per use ("common random numbers"): backend `i`'s k-th
- * service time, client `j`'s k-th think time and the drift path are the same whatever the policy,
+ * service time and k-th failure draw, client `j`'s k-th think time and the drift path are the
+ * same whatever the policy,
  * so policies are compared on the same workload and their differences are not sampling noise.
  * (The balancer's latency update and peak-EWMA's cost do use `Math.exp`; a last-bit difference
  * there could only flip an exact tie between two costs. The built-in scenarios give bit-identical
  * reports for every policy of the package on all three runtimes.)
  *
  * **The oracle.** {@link oracle} is shortest expected delay with full information (the true mean
- * service times, busy servers and queues); it is a yardstick and runs only inside the simulator.
- * {@link compare} reports each policy's p99 relative to the oracle's.
+ * service times, busy servers and queues) over the healthy backends; it is a yardstick and runs
+ * only inside the simulator. {@link compare} reports each policy's p99 relative to the oracle's.
+ * With faulty backends the oracle's run is the best the clients could have had: every request on
+ * the healthy backends, nothing failed, nothing retried, no client options.
  *
  * **Example**
  *
@@ -59,14 +94,32 @@
  * console.log(Simulator.format(rows))
  * ```
  *
+ * With a faulty backend, a client that retries, and outlier detection:
+ *
+ * ```ts
+ * import { PeakEwma } from "@switchyard/core"
+ * import * as OutlierDetection from "@switchyard/core/OutlierDetection"
+ * import { Simulator } from "@switchyard/core/testing"
+ *
+ * const report = Simulator.run({
+ *   scenario: Simulator.oneFailing,
+ *   policy: OutlierDetection.make(PeakEwma.make()),
+ *   client: { retry: { maxAttempts: 3 }, timeout: "100 millis" },
+ *   seed: 1
+ * })
+ * console.log(report.successRate, report.tries.amplification, report.latency.p99)
+ * ```
+ *
  * @since 0.1.0
  */
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Endpoint from "../Endpoint.ts"
+import * as budget from "../internal/budget.ts"
 import * as ewma from "../internal/ewma.ts"
 import * as simulation from "../internal/simulation.ts"
 import * as Policy from "../Policy.ts"
+import * as Retry from "../Retry.ts"
 
 // -----------------------------------------------------------------------------
 // models
@@ -109,6 +162,16 @@ export interface Backend {
   readonly concurrency: number
   /** The endpoint's weight, for weighted policies; default 1. */
   readonly weight?: number | undefined
+  /**
+   * The probability (0 to 1) that a request fails: it takes its queueing and service time as usual,
+   * then completes with an error instead of a response. Default 0.
+   */
+  readonly failureRate?: number | undefined
+  /**
+   * A black hole accepts requests and never answers (a hung process, a half-open connection): each
+   * request holds a server for ever, and the rest wait in its queue for ever. Default false.
+   */
+  readonly blackHole?: boolean | undefined
 }
 
 /**
@@ -127,8 +190,87 @@ export interface Drift {
 }
 
 /**
+ * How the simulated client copes with failures, per run: retries, a per-try timeout, hedging, and
+ * the budget retries and hedges share. Each is off when absent; with none of them a request is
+ * one try. The client behaves as `Retry.use` and `Hedge.use` do over a `Balancer`.
+ *
+ * **Details**
+ *
+ * - `retry`: a request whose tries all failed is tried again, on another backend, after a
+ *   backoff; see {@link Retries}.
+ * - `timeout`: a try not answered within it fails with `Retry.AttemptTimedOut`, as `Retry`'s
+ *   `perTryTimeout` does (`Effect.timeoutOrElse` inside `Balancer.useEndpoint`): an outcome the
+ *   picker observes, with the timeout as its latency. The backend is not told: it finishes the
+ *   work for nobody (never, for a black hole).
+ * - `hedge`: one backup try per request, as `Hedge.use` with a fixed `delay` and `maxHedges: 1`
+ *   sends it: once a try has been outstanding this long without a success, or at once when a try
+ *   fails before then; to the next backend of the request's `picks()` (none left, no backup). The
+ *   first success wins and the other try is abandoned, as an interrupted fiber is: its pending
+ *   count drops and nothing is observed. While one try is in flight, a failure of the other only
+ *   leaves the request waiting. A backup takes no attempt from `retry.maxAttempts`.
+ * - `budget`: the retry budget (`Budget`, Finagle's `RetryBudget`) shared by all clients. Each
+ *   original request deposits; each retry and each backup withdraws one token. A retry without a
+ *   token is not sent and the request fails (`Retry`'s `BudgetExhausted`); a backup without one is
+ *   not sent and the request keeps waiting (`Hedge`). Defaults to Finagle's parameters whenever
+ *   `retry` or `hedge` is set; `false` turns it off.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Client {
+  readonly retry?: Retries | undefined
+  /** The per-try timeout. */
+  readonly timeout?: Duration.Input | undefined
+  /** The hedge delay. */
+  readonly hedge?: Duration.Input | undefined
+  readonly budget?: RetryBudget | false | undefined
+}
+
+/**
+ * Retries of failed requests, as `Retry.use` makes them with `idempotent: true` and a `retryOn`
+ * that accepts every failure.
+ *
+ * **Details**
+ *
+ * - Up to `maxAttempts` attempts per request, the first included (a backup not counted). A retry
+ *   waits until no try of the request is in flight.
+ * - Each retry goes to the next backend of `Balancer.picks()`: the policy's pick, up to three
+ *   times, then the first untried backend from a random start. Once every backend has been tried,
+ *   a new round of picks starts. When the first pick finds nothing (every backend excluded) the
+ *   request fails, as `Retry.use` fails with the balancer's pick error.
+ * - The backoff before retry k (k = 1, 2, …) is `min(base · 2^(k−1) · j, cap)` with `j` uniform in
+ *   [0.8, 1.2], drawn from the run's seeded generator: the shape of `Retry.defaultSchedule`
+ *   (`Schedule.exponential(base, 2)`, `Schedule.jittered`, `Schedule.spaced(cap)`), with its
+ *   defaults `base` 50 ms and `cap` 1 s.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Retries {
+  readonly maxAttempts: number
+  readonly base?: Duration.Input | undefined
+  readonly cap?: Duration.Input | undefined
+}
+
+/**
+ * The retry budget's parameters, named as `Budget.make`'s; each defaults to Finagle's value.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface RetryBudget {
+  /** How long credit lasts; default 10 s. */
+  readonly ttl?: Duration.Input | undefined
+  /** Tokens granted per second whatever the traffic; default 10. */
+  readonly minRetriesPerSec?: number | undefined
+  /** Tokens deposited per original request; default 0.2. */
+  readonly percentCanRetry?: number | undefined
+}
+
+/**
  * A workload: backends, clients and how long to run. A plain value; build your own or use
- * {@link homogeneous}, {@link oneSlow}, {@link drifting}.
+ * {@link homogeneous}, {@link oneSlow}, {@link drifting}, or one with a faulty backend:
+ * {@link oneFailing}, {@link oneFlaky}, {@link oneBlackHole}.
  *
  * @category models
  * @since 0.1.0
@@ -159,16 +301,30 @@ export interface BackendReport {
   readonly address: string
   readonly weight: number
   readonly concurrency: number
-  /** Requests it completed in the window. */
+  /** Its failure rate and whether it is a black hole (from the scenario). */
+  readonly failureRate: number
+  readonly blackHole: boolean
+  /** Requests it answered successfully in the window (the try that won, for retried or hedged requests). */
   readonly requests: number
-  /** Its fraction of the window's requests; the shares sum to 1. */
+  /** Its fraction of the window's successful requests; the shares sum to 1. */
   readonly share: number
-  /** Mean response time of its requests in the window (ms), `NaN` if none. */
+  /** Mean response time of its successful tries in the window (ms), `NaN` if none. */
   readonly meanLatency: number
   /** Busy server-time over `concurrency × window`. */
   readonly utilization: number
-  /** Times the picker chose it over the whole run (warm-up and drain included). */
+  /** Tries sent to it over the whole run (warm-up and drain included): its slot's `picks`. */
   readonly picks: number
+  /**
+   * Tries to it that ended as outcomes over the whole run, as its slot counts them: successes, and
+   * failures (errors and per-try timeouts). Abandoned tries are neither.
+   */
+  readonly successes: number
+  readonly failures: number
+  /**
+   * Tries to it the client stopped waiting for without an outcome, over the whole run: hedges'
+   * losers, and tries still unanswered when the run ended. `picks = successes + failures + abandoned`.
+   */
+  readonly abandoned: number
   /** Its slot's `pending` at the end of the run (0 once drained). */
   readonly pending: number
 }
@@ -201,17 +357,52 @@ export interface Report {
   /** Warm-up and measured window, ms of simulated time. */
   readonly warmup: number
   readonly window: number
-  /** Requests completed in the window: the latency sample. */
+  /** Requests that succeeded in the window: the latency sample. */
   readonly requests: number
-  /** Requests sent and completed over the whole run; equal, as every request is drained. */
+  /**
+   * Requests that failed in the window: every try failed and no retry was left (attempts or
+   * budget), or the request was still unanswered when the run ended.
+   */
+  readonly failed: number
+  /** `requests / (requests + failed)`: the fraction of the window's requests that succeeded. */
+  readonly successRate: number
+  /**
+   * Requests sent and ended (succeeded or failed) over the whole run; equal, as every request is
+   * drained (and one still unanswered at the end fails).
+   */
   readonly sent: number
   readonly completed: number
-  /** Requests per second of simulated time, in the window. */
+  /** Successful requests per second of simulated time, in the window. */
   readonly throughput: number
   /** Busy server-time over total server-time, in the window. */
   readonly utilization: number
+  /** End-to-end latency of the successful requests (retries, backoff and hedging included). */
   readonly latency: Latency
+  /** The client's work for the requests that ended in the window; see {@link Tries}. */
+  readonly tries: Tries
   readonly backends: ReadonlyArray<BackendReport>
+}
+
+/**
+ * What the client did for the requests that ended in the window (all zero but `sent` without
+ * {@link Client} options and faulty backends).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Tries {
+  /** Tries sent to backends: first tries, retries and hedges. */
+  readonly sent: number
+  readonly retries: number
+  readonly hedges: number
+  /** `sent / (requests + failed)`: tries per request, 1 when nothing is retried or hedged. */
+  readonly amplification: number
+  /** Tries that hit the per-try timeout. */
+  readonly timeouts: number
+  /** Requests that failed because the retry budget had no token for a retry. */
+  readonly budgetExhausted: number
+  /** Requests still waiting when the run ended (on a black hole, without a per-try timeout); failed. */
+  readonly unanswered: number
 }
 
 /**
@@ -243,6 +434,8 @@ export interface Truth {
   readonly expectedDelay: (index: number) => number
   /** Busy servers over servers. */
   readonly occupancy: (index: number) => number
+  /** Whether backend `index` answers every request: no `failureRate`, not a black hole. */
+  readonly healthy: (index: number) => boolean
 }
 
 /**
@@ -268,6 +461,21 @@ export class InvalidScenario extends Data.TaggedError("InvalidScenario")<{
 }> {
   override get message(): string {
     return `invalid simulator scenario ${JSON.stringify(this.scenario)}: ${this.problem}`
+  }
+}
+
+/**
+ * The error a simulated backend answers a failed request with (see {@link Backend.failureRate});
+ * the `error` of the failure outcomes the picker observes.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class BackendFailure extends Data.TaggedError("BackendFailure")<{
+  readonly address: string
+}> {
+  override get message(): string {
+    return `simulated backend ${this.address} answered with an error`
   }
 }
 
@@ -458,12 +666,95 @@ export const drifting: Scenario = {
 }
 
 /**
- * All built-in scenarios by name.
+ * The built-in scenarios with healthy backends, by name: every request succeeds, and policies
+ * differ in latency only. The ones with a faulty backend are in {@link failureScenarios}.
  *
  * @category scenarios
  * @since 0.1.0
  */
 export const scenarios: Readonly<Record<string, Scenario>> = { homogeneous, oneSlow, drifting }
+
+/**
+ * {@link homogeneous} with the last backend (`10.0.0.10`) failing every request, fast: an error
+ * after a log-normal time of median 1 ms (σ 0.6), a tenth of a healthy response. An instance
+ * whose database is down and answers 503 at once, or a proxy refusing for a crashed process.
+ *
+ * **Details**
+ *
+ * Fast failure is the hard case for load-aware policies: the failing backend finishes its
+ * requests sooner than any other, so it has the fewest in flight and the lowest latency estimate,
+ * and power-of-two-choices policies send it every request for which it is one of the two
+ * candidates (about a fifth of first tries, twice a load-blind share). Retries on another backend
+ * recover the requests; outlier detection stops the traffic.
+ *
+ * @category scenarios
+ * @since 0.1.0
+ */
+export const oneFailing: Scenario = {
+  ...homogeneous,
+  name: "oneFailing",
+  description: "homogeneous, but 10.0.0.10 fails every request, fast (an error after a median 1 ms)",
+  backends: [
+    ...homogeneous.backends.slice(0, 9),
+    { latency: lognormal({ median: 1, sigma: 0.6 }), concurrency: 8, failureRate: 1 }
+  ]
+}
+
+/**
+ * {@link homogeneous} with the last backend (`10.0.0.10`) failing half of its requests, after its
+ * usual service time (a bad disk, a bad deploy on some code paths, a dependency failing now and
+ * then).
+ *
+ * **Details**
+ *
+ * Its latency is the others', so latency-based policies do not avoid it; a load-blind share of
+ * traffic there means 5% of first tries fail.
+ *
+ * @category scenarios
+ * @since 0.1.0
+ */
+export const oneFlaky: Scenario = {
+  ...homogeneous,
+  name: "oneFlaky",
+  description: "homogeneous, but 10.0.0.10 fails 50% of its requests (after its usual service time)",
+  backends: [
+    ...homogeneous.backends.slice(0, 9),
+    { latency: lognormal({ median: 10, sigma: 0.6 }), concurrency: 8, failureRate: 0.5 }
+  ]
+}
+
+/**
+ * {@link homogeneous} with the last backend (`10.0.0.10`) a black hole: it accepts every request
+ * and never answers (a hung process behind an open port, a half-open connection).
+ *
+ * **Details**
+ *
+ * Without a per-try timeout, a request sent there waits for ever and its closed-loop client with
+ * it; the run counts such requests as failed ("unanswered") when it ends. Nothing ever completes
+ * there, so neither latency estimates nor outlier detection learn anything about it until a
+ * timeout turns the silence into failures.
+ *
+ * @category scenarios
+ * @since 0.1.0
+ */
+export const oneBlackHole: Scenario = {
+  ...homogeneous,
+  name: "oneBlackHole",
+  description: "homogeneous, but 10.0.0.10 is a black hole: it accepts requests and never answers",
+  backends: [
+    ...homogeneous.backends.slice(0, 9),
+    { latency: lognormal({ median: 10, sigma: 0.6 }), concurrency: 8, blackHole: true }
+  ]
+}
+
+/**
+ * The built-in scenarios with a faulty backend, by name: {@link oneFailing}, {@link oneFlaky},
+ * {@link oneBlackHole}.
+ *
+ * @category scenarios
+ * @since 0.1.0
+ */
+export const failureScenarios: Readonly<Record<string, Scenario>> = { oneFailing, oneFlaky, oneBlackHole }
 
 // -----------------------------------------------------------------------------
 // the oracle
@@ -471,8 +762,16 @@ export const scenarios: Readonly<Record<string, Scenario>> = { homogeneous, oneS
 
 /**
  * ORACLE, for comparison only: shortest expected delay with full information. Sends each request
- * to the backend with the lowest {@link Truth.expectedDelay} (true current mean service time,
- * busy servers and queue length); ties go to the lower occupancy, then at random.
+ * to the healthy backend with the lowest {@link Truth.expectedDelay} (true current mean service
+ * time, busy servers and queue length); ties go to the lower occupancy, then at random.
+ *
+ * **Details**
+ *
+ * It never sends a request to a faulty backend (a failure rate, a black hole) while a healthy one
+ * exists, so in a scenario with faulty backends it runs as if they had been removed from the
+ * set: nothing fails, nothing is retried, and its latency is the best the clients could see
+ * without the faulty backends' capacity. That is the yardstick of `p99VsOracle` in
+ * {@link compare} there (where the oracle runs without the {@link Client} options).
  *
  * **Gotchas**
  *
@@ -489,13 +788,14 @@ export const oracle: Policy.Policy = {
       throw new Error("the oracle policy reads the simulator's true backend state; it only runs inside Simulator.run")
     }
     const { slots, truth } = context
-    const pick = (): Policy.Slot | undefined => {
+    const scan = (healthyOnly: boolean): Policy.Slot | undefined => {
       let best: Policy.Slot | undefined
       let bestDelay = Infinity
       let bestOccupancy = Infinity
       let ties = 0
       for (let i = 0; i < slots.length; i++) {
         const slot = slots[i]!
+        if (healthyOnly && !truth.healthy(slot.index)) continue
         const delay = truth.expectedDelay(slot.index)
         if (delay > bestDelay) continue
         const occupancy = truth.occupancy(slot.index)
@@ -510,6 +810,7 @@ export const oracle: Policy.Policy = {
       }
       return best
     }
+    const pick = (): Policy.Slot | undefined => scan(true) ?? scan(false)
     return {
       ...Policy.stateless,
       pick,
@@ -519,7 +820,7 @@ export const oracle: Policy.Policy = {
           policy: "oracle",
           chosen: chosen?.endpoint.address,
           candidates: slots.map((s) => ({ address: s.endpoint.address, score: truth.expectedDelay(s.index) })),
-          note: "true expected delay (ms); lowest wins, then lowest occupancy, then random"
+          note: "true expected delay (ms) of the healthy backends; lowest wins, then lowest occupancy, then random"
         }
       }
     }
@@ -537,13 +838,18 @@ export const oracle: Policy.Policy = {
  * **Details**
  *
  * - `duration` replaces the scenario's measured window; `requests` ends the window once that many
- *   requests have completed in it (and lifts the scenario's duration unless `duration` is given).
+ *   requests have ended in it (and lifts the scenario's duration unless `duration` is given).
+ * - `client` sets the client's retries, per-try timeout and hedging (see {@link Client}); without
+ *   it each request is one try, and fails if that try fails.
  * - The seed is any integer (both 32-bit halves are used).
  *
  * **Gotchas**
  *
- * Throws {@link InvalidScenario} for a scenario it cannot run, and an `Error` if the picker
- * returns nothing or a slot that is not in `context.slots`.
+ * Throws {@link InvalidScenario} for a scenario or client options it cannot run, and an `Error`
+ * if the picker returns a slot that is not in `context.slots`, or nothing while its `excluded()`
+ * reports none excluded. (When it does report exclusions, the request fails at once, as
+ * `AllEndpointsExcluded` fails `Balancer.use`; with clients that have no think time and a picker
+ * that keeps every slot excluded, the run then never advances.)
  *
  * @category running
  * @since 0.1.0
@@ -554,9 +860,12 @@ export const run = (options: {
   readonly seed: number
   readonly requests?: number | undefined
   readonly duration?: Duration.Input | undefined
+  readonly client?: Client | undefined
 }): Report => {
   const { policy, scenario, seed } = options
   validate(scenario)
+  const resilience = resolveClient(scenario.name, options.client)
+  const { backoffBase, backoffCap, hedgeMillis, maxAttempts, timeoutMillis } = resilience
   const n = scenario.backends.length
   const clients = scenario.clients
   const warmup = Duration.toMillis(scenario.warmup)
@@ -573,23 +882,68 @@ export const run = (options: {
   const concurrency = Int32Array.from(scenario.backends, (b) => b.concurrency)
   const baseMean = Float64Array.from(scenario.backends, (b) => mean(b.latency))
   const service = scenario.backends.map((b, i) => sampler(b.latency, simulation.rng(seed, streamBackend + i)))
+  const failureRate = Float64Array.from(scenario.backends, (b) => b.failureRate ?? 0)
+  const blackHole = scenario.backends.map((b) => b.blackHole === true)
+  const failureDraw = scenario.backends.map((_, i) => simulation.rng(seed, streamFailure + i))
   const factor = new Float64Array(n).fill(1)
   const busy = new Int32Array(n)
-  const queueHead = new Int32Array(n)
-  const queueLength = new Int32Array(n)
-  const queues = scenario.backends.map(() => new Int32Array(clients))
+  const queues = scenario.backends.map(() => simulation.fifo(clients))
   const busyArea = new Float64Array(n)
   const touched = new Float64Array(n)
   const served = new Float64Array(n)
   const latencySum = new Float64Array(n)
+  const abandonedAt = new Float64Array(n)
 
-  // clients
-  const sentAt = new Float64Array(clients)
-  const backendOf = new Int32Array(clients)
+  // clients, and the request each has open: its tries, the backends it tried, its live tries
   const thinkDistribution = scenario.think
   const think = thinkDistribution === undefined
     ? undefined
     : Array.from({ length: clients }, (_, j) => sampler(thinkDistribution, simulation.rng(seed, streamClient + j)))
+  const requestStart = new Float64Array(clients)
+  const requestOpen = new Uint8Array(clients)
+  const attempts = new Int32Array(clients)
+  const requestTries = new Int32Array(clients)
+  const requestRetries = new Int32Array(clients)
+  const requestHedges = new Int32Array(clients)
+  const requestTimeouts = new Int32Array(clients)
+  const hedged = new Uint8Array(clients)
+  const live = new Int32Array(clients)
+  const liveTry = new Int32Array(clients * 2).fill(-1)
+  // backend i was tried in client c's current round of picks when tried[c * n + i] === round[c]
+  const tried = new Int32Array(clients * n)
+  const round = new Int32Array(clients)
+  const triedCount = new Int32Array(clients)
+  let rounds = 0
+  const retryRng = simulation.rng(seed, streamRetry)
+  const retryBudget = resilience.budget === undefined ? undefined : budget.make(resilience.budget)
+
+  // tries: a request's first try, retries and hedges; an abandoned try lives on at its backend
+  let tryBackend = new Int32Array(1024)
+  let tryClient = new Int32Array(1024)
+  let trySent = new Float64Array(1024)
+  let tryState = new Uint8Array(1024)
+  let tries = 0
+  const newTry = (c: number, i: number, at: number): number => {
+    if (tries === tryBackend.length) {
+      if (tries >= maxTries) {
+        throw new Error(`simulator run of ${JSON.stringify(scenario.name)}: over ${maxTries} tries`)
+      }
+      const grow = <A extends Int32Array | Float64Array | Uint8Array>(from: A, to: A): A => {
+        to.set(from)
+        return to
+      }
+      tryBackend = grow(tryBackend, new Int32Array(tries * 2))
+      tryClient = grow(tryClient, new Int32Array(tries * 2))
+      trySent = grow(trySent, new Float64Array(tries * 2))
+      tryState = grow(tryState, new Uint8Array(tries * 2))
+    }
+    const t = tries++
+    tryBackend[t] = i
+    tryClient[t] = c
+    trySent[t] = at
+    tryState[t] = tryLive
+    return t
+  }
 
   // the balancer side
   let now = 0
@@ -600,12 +954,14 @@ export const run = (options: {
     expectedDelay: (i) => {
       const m = baseMean[i]! * factor[i]!
       const c = concurrency[i]!
-      return busy[i]! < c ? m : m * (1 + (queueLength[i]! + 1) / c)
+      return busy[i]! < c ? m : m * (1 + (queues[i]!.size() + 1) / c)
     },
-    occupancy: (i) => busy[i]! / concurrency[i]!
+    occupancy: (i) => busy[i]! / concurrency[i]!,
+    healthy: (i) => failureRate[i] === 0 && !blackHole[i]
   }
   const context: SimulationContext = { slots, random: policyRng.next, now: () => now, truth }
   const picker = policy.make(context)
+  const observe = picker.observe
   scenario.backends.forEach((b, i) => {
     const slot = Policy.makeSlot(Endpoint.makeUnsafe({ address: `10.0.0.${i + 1}:8080`, weight: b.weight ?? 1 }))
     slot.index = i
@@ -613,6 +969,7 @@ export const run = (options: {
     picker.added(slot)
   })
   picker.rebalanced()
+  const errors = slots.map((slot) => new BackendFailure({ address: slot.endpoint.address }))
 
   // drift
   const drift = scenario.drift
@@ -638,6 +995,13 @@ export const run = (options: {
   let sent = 0
   let completed = 0
   let stopped = false
+  let failed = 0
+  let windowTries = 0
+  let windowRetries = 0
+  let windowHedges = 0
+  let windowTimeouts = 0
+  let budgetExhausted = 0
+  let unanswered = 0
 
   const touch = (i: number): void => {
     const from = touched[i]! > warmup ? touched[i]! : warmup
@@ -645,89 +1009,262 @@ export const run = (options: {
     if (to > from) busyArea[i] = busyArea[i]! + busy[i]! * (to - from)
     touched[i] = now
   }
-  const start = (i: number, client: number): void => {
+  const start = (i: number, t: number): void => {
     touch(i)
     busy[i] = busy[i]! + 1
-    events.push(now + factor[i]! * service[i]!(), client * 4 + eventDone)
+    if (!blackHole[i]) events.push(now + factor[i]! * service[i]!(), t * 8 + eventDone)
   }
-  const send = (client: number): void => {
-    const slot = picker.pick(policy.hashed === true ? hashRng.nextU32() : -1)
-    if (slot === undefined || slots[slot.index] !== slot) {
-      throw new Error(
-        `policy ${JSON.stringify(policy.name)} picked ${
-          slot === undefined ? "nothing" : "a slot not in context.slots"
-        } from ${n} endpoints`
-      )
+
+  // picking: the first try as `Balancer.use`, the others as `Balancer.picks` (distinct backends)
+  const checked = (slot: Policy.Slot | undefined): Policy.Slot | undefined => {
+    if (slot === undefined ? (picker.excluded?.() ?? 0) > 0 : slots[slot.index] === slot) return slot
+    throw new Error(
+      `policy ${JSON.stringify(policy.name)} picked ${
+        slot === undefined ? "nothing" : "a slot not in context.slots"
+      } from ${n} endpoints`
+    )
+  }
+  const pickFirst = (hash: number): Policy.Slot | undefined => {
+    const slot = checked(picker.pick(hash))
+    if (slot !== undefined) slot.picks++
+    return slot
+  }
+  const untried = (c: number, slot: Policy.Slot): boolean => tried[c * n + slot.index] !== round[c]
+  const newRound = (c: number): void => {
+    round[c] = ++rounds
+    triedCount[c] = 0
+  }
+  // the next endpoint of `Balancer.picks()`; once every one was tried, a retry starts a new round
+  // (a fresh `picks()`, as `Retry.use` does) and a hedge is not sent (as `Hedge.use`)
+  const pickOther = (c: number, retry: boolean): Policy.Slot | undefined => {
+    if (triedCount[c]! >= n) {
+      if (!retry) return undefined
+      newRound(c)
+      return pickFirst(-1)
     }
-    slot.picks++
+    let next: Policy.Slot | undefined
+    for (let k = 0; k < 3 && next === undefined; k++) {
+      const candidate = checked(picker.pick(-1))
+      if (candidate !== undefined && untried(c, candidate)) next = candidate
+    }
+    for (let k = 0, from = next === undefined ? Math.floor(policyRng.next() * n) : 0; next === undefined; k++) {
+      const candidate = slots[(from + k) % n]!
+      if (untried(c, candidate)) next = candidate
+    }
+    next.picks++
+    return next
+  }
+
+  // a try: pending + 1, its timers, then the backend's servers or queue
+  const dispatch = (c: number, slot: Policy.Slot): void => {
     slot.pending++
     const i = slot.index
-    sentAt[client] = now
-    backendOf[client] = i
-    sent++
-    if (busy[i]! < concurrency[i]!) {
-      start(i, client)
-    } else {
-      const q = queues[i]!
-      q[(queueHead[i]! + queueLength[i]!) % clients] = client
-      queueLength[i] = queueLength[i]! + 1
+    const t = newTry(c, i, now)
+    if (untried(c, slot)) {
+      tried[c * n + i] = round[c]!
+      triedCount[c] = triedCount[c]! + 1
+    }
+    requestTries[c] = requestTries[c]! + 1
+    live[c] = live[c]! + 1
+    liveTry[liveTry[2 * c] === -1 ? 2 * c : 2 * c + 1] = t
+    if (timeoutMillis < Infinity) events.push(now + timeoutMillis, t * 8 + eventTimeout)
+    if (hedgeMillis < Infinity && hedged[c] === 0) events.push(now + hedgeMillis, t * 8 + eventHedge)
+    if (busy[i]! < concurrency[i]!) start(i, t)
+    else queues[i]!.push(t)
+  }
+  const attempt = (c: number, hash: number): void => {
+    attempts[c] = attempts[c]! + 1
+    const slot = attempts[c] === 1 ? pickFirst(hash) : pickOther(c, true)
+    // every endpoint excluded: the pick fails, and so does the request (`Retry.use` does not retry it)
+    if (slot === undefined) finish(c, false, -1, -1)
+    else dispatch(c, slot)
+  }
+  // one backup try, if none went yet, a budget token allows it and an untried backend is left
+  const hedgeNow = (c: number): void => {
+    hedged[c] = 1
+    if (retryBudget !== undefined && !budget.tryWithdraw(retryBudget, now)) return
+    const slot = pickOther(c, false)
+    if (slot === undefined) return
+    requestHedges[c] = requestHedges[c]! + 1
+    dispatch(c, slot)
+  }
+  const unlive = (c: number, t: number): void => {
+    live[c] = live[c]! - 1
+    liveTry[liveTry[2 * c] === t ? 2 * c : 2 * c + 1] = -1
+  }
+  // the client stops waiting without an outcome (an interruption): pending − 1, nothing observed
+  const abandonAll = (c: number): void => {
+    for (let k = 2 * c; k < 2 * c + 2; k++) {
+      const t = liveTry[k]!
+      if (t === -1) continue
+      tryState[t] = tryAbandoned
+      const i = tryBackend[t]!
+      slots[i]!.pending--
+      abandonedAt[i] = abandonedAt[i]! + 1
+      liveTry[k] = -1
+      live[c] = live[c]! - 1
     }
   }
-  const next = (client: number): void => {
-    if (stopped) return
-    if (think === undefined) send(client)
-    else events.push(now + think[client]!(), client * 4 + eventSend)
-  }
-  const complete = (client: number): void => {
-    const i = backendOf[client]!
-    touch(i)
-    busy[i] = busy[i]! - 1
-    if (queueLength[i]! > 0) {
-      const waiting = queues[i]![queueHead[i]!]!
-      queueHead[i] = (queueHead[i]! + 1) % clients
-      queueLength[i] = queueLength[i]! - 1
-      start(i, waiting)
-    }
+  // a try's outcome reaches the client: what `Balancer.use`'s release does, then the request's turn
+  const outcome = (t: number, success: boolean, error: unknown): void => {
+    const i = tryBackend[t]!
+    const c = tryClient[t]!
     const slot = slots[i]!
     slot.pending--
-    const latency = Math.max(now - sentAt[client]!, 0)
+    const latency = Math.max(now - trySent[t]!, 0)
     slot.latency = ewma.observe(slot.latency, slot.stamp, latency, now, tau)
     slot.stamp = now
-    slot.successes++
+    if (success) {
+      slot.successes++
+      if (observe !== undefined) observe(slot, { success: true, latency, now })
+    } else {
+      slot.failures++
+      if (observe !== undefined) observe(slot, { success: false, error, latency, now })
+    }
+    unlive(c, t)
+    if (success) {
+      abandonAll(c)
+      finish(c, true, i, latency)
+      return
+    }
+    // `Hedge.use`: a failure sends the backup at once if it has not gone yet
+    if (hedgeMillis < Infinity && hedged[c] === 0) hedgeNow(c)
+    if (live[c] === 0) settle(c)
+  }
+  // every try of the request failed: retry after a backoff if an attempt and a token are left
+  const settle = (c: number): void => {
+    if (attempts[c]! < maxAttempts) {
+      if (retryBudget === undefined || budget.tryWithdraw(retryBudget, now)) {
+        // `Retry.defaultSchedule`'s shape: exponential, `Schedule.jittered` (×0.8–1.2), capped
+        const exponential = backoffBase * 2 ** (attempts[c]! - 1)
+        const u = retryRng.next()
+        const delay = Math.min(exponential * 0.8 * (1 - u) + exponential * 1.2 * u, backoffCap)
+        events.push(now + delay, c * 8 + eventRetry)
+        return
+      }
+      finish(c, false, -1, -1, true)
+      return
+    }
+    finish(c, false, -1, -1)
+  }
+  const account = (c: number): void => {
+    windowTries += requestTries[c]!
+    windowRetries += requestRetries[c]!
+    windowHedges += requestHedges[c]!
+    windowTimeouts += requestTimeouts[c]!
+  }
+  const finish = (c: number, success: boolean, i: number, tryLatency: number, outOfBudget = false): void => {
+    requestOpen[c] = 0
     completed++
     if (!stopped && now >= warmup && now < end) {
-      latencies.push(latency)
-      served[i] = served[i]! + 1
-      latencySum[i] = latencySum[i]! + latency
-      if (latencies.length >= limit) {
+      account(c)
+      if (success) {
+        latencies.push(Math.max(now - requestStart[c]!, 0))
+        served[i] = served[i]! + 1
+        latencySum[i] = latencySum[i]! + tryLatency
+      } else {
+        failed++
+        if (outOfBudget) budgetExhausted++
+      }
+      if (latencies.length + failed >= limit) {
         end = now
         for (let b = 0; b < n; b++) touch(b)
       }
     }
     if (now >= end) stopped = true
-    next(client)
+    if (stopped) return
+    if (think !== undefined) events.push(now + think[c]!(), c * 8 + eventSend)
+    else if (success) send(c)
+    else events.push(now, c * 8 + eventSend) // not at once: a failure can take no time at all
+  }
+  const send = (c: number): void => {
+    const hash = policy.hashed === true ? hashRng.nextU32() : -1
+    sent++
+    requestOpen[c] = 1
+    requestStart[c] = now
+    attempts[c] = 0
+    requestTries[c] = 0
+    requestRetries[c] = 0
+    requestHedges[c] = 0
+    requestTimeouts[c] = 0
+    hedged[c] = 0
+    newRound(c)
+    if (retryBudget !== undefined) budget.deposit(retryBudget, now)
+    attempt(c, hash)
   }
 
   for (let j = 0; j < clients; j++) {
-    events.push(think === undefined ? 0 : think[j]!(), j * 4 + eventSend)
+    events.push(think === undefined ? 0 : think[j]!(), j * 8 + eventSend)
   }
   if (drift !== undefined) events.push(driftEvery, eventDrift)
   while (events.size() > 0) {
     const tag = events.pop()
     now = events.time()
     if (!stopped && now >= end) stopped = true
-    const kind = tag & 3
-    if (kind === eventDone) {
-      complete(tag >> 2)
-    } else if (kind === eventSend) {
-      if (!stopped) send(tag >> 2)
-    } else if (!stopped && drift !== undefined) {
-      for (let i = 0; i < n; i++) {
-        driftState[i] = driftState[i]! * driftKeep + driftNoise * driftNormal()
-        factor[i] = simulation.exp(driftState[i]! - driftShift)
+    const id = tag >> 3
+    switch (tag & 7) {
+      case eventDone: {
+        const i = tryBackend[id]!
+        touch(i)
+        busy[i] = busy[i]! - 1
+        const queue = queues[i]!
+        if (queue.size() > 0) start(i, queue.shift())
+        const rate = failureRate[i]!
+        const fails = rate > 0 && (rate >= 1 || failureDraw[i]!.next() < rate)
+        if (tryState[id] === tryLive) {
+          tryState[id] = tryAnswered
+          outcome(id, !fails, errors[i])
+        }
+        break
       }
-      events.push(now + driftEvery, eventDrift)
+      case eventSend: {
+        if (!stopped) send(id)
+        break
+      }
+      case eventTimeout: {
+        if (tryState[id] === tryLive) {
+          // the client stops waiting; the backend works on, and its answer goes nowhere
+          tryState[id] = tryTimedOut
+          const c = tryClient[id]!
+          requestTimeouts[c] = requestTimeouts[c]! + 1
+          const error = new Retry.AttemptTimedOut({
+            endpoint: slots[tryBackend[id]!]!.endpoint.address,
+            timeoutMillis,
+            attempt: attempts[c]!
+          })
+          outcome(id, false, error)
+        }
+        break
+      }
+      case eventHedge: {
+        if (tryState[id] === tryLive && hedged[tryClient[id]!] === 0) hedgeNow(tryClient[id]!)
+        break
+      }
+      case eventRetry: {
+        requestRetries[id] = requestRetries[id]! + 1
+        attempt(id, -1)
+        break
+      }
+      default: {
+        if (!stopped && drift !== undefined) {
+          for (let i = 0; i < n; i++) {
+            driftState[i] = driftState[i]! * driftKeep + driftNoise * driftNormal()
+            factor[i] = simulation.exp(driftState[i]! - driftShift)
+          }
+          events.push(now + driftEvery, eventDrift)
+        }
+      }
     }
+  }
+  // requests still waiting (on a black hole, without a timeout) are given up: failed, unanswered
+  for (let c = 0; c < clients; c++) {
+    if (requestOpen[c] === 0) continue
+    abandonAll(c)
+    requestOpen[c] = 0
+    completed++
+    account(c)
+    failed++
+    unanswered++
   }
   for (let i = 0; i < n; i++) touch(i)
 
@@ -743,6 +1280,7 @@ export const run = (options: {
     area += busyArea[i]!
     servers += concurrency[i]!
   }
+  const ended = total + failed
   return {
     scenario: scenario.name,
     policy: policy.name,
@@ -750,6 +1288,8 @@ export const run = (options: {
     warmup,
     window: measured,
     requests: total,
+    failed,
+    successRate: ended > 0 ? total / ended : NaN,
     sent,
     completed,
     throughput: measured > 0 ? total / (measured / 1000) : 0,
@@ -762,15 +1302,29 @@ export const run = (options: {
       p999: simulation.quantile(sorted, 0.999),
       max: total > 0 ? sorted[total - 1]! : NaN
     },
+    tries: {
+      sent: windowTries,
+      retries: windowRetries,
+      hedges: windowHedges,
+      amplification: ended > 0 ? windowTries / ended : NaN,
+      timeouts: windowTimeouts,
+      budgetExhausted,
+      unanswered
+    },
     backends: slots.map((slot, i) => ({
       address: slot.endpoint.address,
       weight: slot.endpoint.weight,
       concurrency: concurrency[i]!,
+      failureRate: failureRate[i]!,
+      blackHole: blackHole[i]!,
       requests: served[i]!,
       share: total > 0 ? served[i]! / total : 0,
       meanLatency: served[i]! > 0 ? latencySum[i]! / served[i]! : NaN,
       utilization: measured > 0 ? busyArea[i]! / (concurrency[i]! * measured) : 0,
       picks: slot.picks,
+      successes: slot.successes,
+      failures: slot.failures,
+      abandoned: abandonedAt[i]!,
       pending: slot.pending
     }))
   }
@@ -783,7 +1337,9 @@ export const run = (options: {
  * **Details**
  *
  * The oracle's row comes first, then the policies in the order of `policies` (an entry that is
- * the oracle itself is not run twice). Add a policy to a comparison by adding one entry.
+ * the oracle itself is not run twice). Add a policy to a comparison by adding one entry. The
+ * policies run with the `client` options; the oracle always runs without them, on the healthy
+ * backends only, so it is the same yardstick for every client.
  *
  * @category running
  * @since 0.1.0
@@ -794,6 +1350,7 @@ export const compare = (options: {
   readonly seed: number
   readonly requests?: number | undefined
   readonly duration?: Duration.Input | undefined
+  readonly client?: Client | undefined
 }): ReadonlyArray<Row> => {
   const runOne = (policy: Policy.Policy) =>
     run({
@@ -801,7 +1358,8 @@ export const compare = (options: {
       policy,
       seed: options.seed,
       requests: options.requests,
-      duration: options.duration
+      duration: options.duration,
+      client: policy === oracle ? undefined : options.client
     })
   const baseline = runOne(oracle)
   const rows: Array<Row> = [{ label: "oracle", report: baseline, p99VsOracle: 1 }]
@@ -864,21 +1422,156 @@ export const format = (rows: ReadonlyArray<Row>): string => {
   return lines.join("\n")
 }
 
+/**
+ * A plain-text table of runs with failures, one block per scenario: the success rate, p50 / p99 /
+ * p999 of the successful requests' end-to-end latency (ms), p99 relative to the oracle, tries
+ * per request, the retries, hedges and per-try timeouts sent, requests failed for want of a
+ * budget token or left unanswered, and the share of tries sent to faulty backends.
+ *
+ * @category running
+ * @since 0.1.0
+ */
+export const formatFailures = (rows: ReadonlyArray<Row>): string => {
+  const lines: Array<string> = []
+  let scenario: string | undefined
+  const labelWidth = Math.max(6, ...rows.map((r) => r.label.length))
+  for (const row of rows) {
+    const r = row.report
+    if (r.scenario !== scenario) {
+      scenario = r.scenario
+      if (lines.length > 0) lines.push("")
+      lines.push(
+        `${r.scenario} (seed ${r.seed}; ${fixed(r.window / 1000, 1)} s measured after ${
+          fixed(r.warmup / 1000, 1)
+        } s warm-up; ${r.backends.length} backends)`
+      )
+      lines.push(
+        [
+          "run".padEnd(labelWidth),
+          "success %".padStart(9),
+          "p50 ms".padStart(7),
+          "p99 ms".padStart(8),
+          "p999 ms".padStart(8),
+          "p99/oracle".padStart(10),
+          "tries/req".padStart(9),
+          "retries".padStart(7),
+          "hedges".padStart(7),
+          "timeouts".padStart(8),
+          "no token".padStart(8),
+          "hung".padStart(5),
+          "to faulty %".padStart(11)
+        ].join(" ")
+      )
+    }
+    let picks = 0
+    let faulty = 0
+    for (const b of r.backends) {
+      picks += b.picks
+      if (b.failureRate > 0 || b.blackHole) faulty += b.picks
+    }
+    lines.push(
+      [
+        row.label.padEnd(labelWidth),
+        fixed(r.successRate * 100, 3).padStart(9),
+        fixed(r.latency.p50, 1).padStart(7),
+        fixed(r.latency.p99, 1).padStart(8),
+        fixed(r.latency.p999, 1).padStart(8),
+        `${fixed(row.p99VsOracle, 3)}×`.padStart(10),
+        `${fixed(r.tries.amplification, 3)}×`.padStart(9),
+        String(r.tries.retries).padStart(7),
+        String(r.tries.hedges).padStart(7),
+        String(r.tries.timeouts).padStart(8),
+        String(r.tries.budgetExhausted).padStart(8),
+        String(r.tries.unanswered).padStart(5),
+        fixed(picks > 0 ? faulty / picks * 100 : 0, 2).padStart(11)
+      ].join(" ")
+    )
+  }
+  return lines.join("\n")
+}
+
 // -----------------------------------------------------------------------------
 // internal
 // -----------------------------------------------------------------------------
 
 const defaultDecayMillis = 10_000
 
+// an event's tag is `id * 8 + kind`: a client for send and retry, a try for done, timeout and hedge
 const eventSend = 0
 const eventDone = 1
 const eventDrift = 2
+const eventTimeout = 3
+const eventHedge = 4
+const eventRetry = 5
+
+// tags are 32-bit integers
+const maxTries = 1 << 28
+
+// what became of a try, as far as its client is concerned
+const tryLive = 0
+const tryAnswered = 1
+const tryTimedOut = 2
+const tryAbandoned = 3
 
 const streamPolicy = 0
 const streamHash = 1
 const streamDrift = 2
+const streamRetry = 3
 const streamClient = 1 << 16
 const streamBackend = 1 << 24
+const streamFailure = 1 << 25
+
+const defaultBackoffBase = 50
+const defaultBackoffCap = 1000
+const defaultBudget: budget.Options = { ttlMillis: 10_000, minPerSecond: 10, percent: 0.2 }
+
+/** {@link Client} options in milliseconds, checked. */
+interface Resolved {
+  readonly maxAttempts: number
+  readonly backoffBase: number
+  readonly backoffCap: number
+  readonly budget: budget.Options | undefined
+  readonly timeoutMillis: number
+  readonly hedgeMillis: number
+}
+
+const resolveClient = (scenario: string, client: Client | undefined): Resolved => {
+  const fail = (problem: string): never => {
+    throw new InvalidScenario({ scenario, problem: `client ${problem}` })
+  }
+  const millis = (input: Duration.Input | undefined, fallback: number, what: string, positive: boolean): number => {
+    if (input === undefined) return fallback
+    const ms = Duration.toMillis(input)
+    if (!Number.isFinite(ms) || ms < 0 || (positive && ms === 0)) fail(`${what} is ${ms} ms`)
+    return ms
+  }
+  const retry = client?.retry
+  const maxAttempts = retry?.maxAttempts ?? 1
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) fail(`maxAttempts is ${maxAttempts}`)
+  let retryBudget: budget.Options | undefined
+  if ((retry !== undefined || client?.hedge !== undefined) && client?.budget !== false) {
+    const options = client?.budget
+    retryBudget = {
+      ttlMillis: millis(options?.ttl, defaultBudget.ttlMillis, "budget ttl", true),
+      minPerSecond: options?.minRetriesPerSec ?? defaultBudget.minPerSecond,
+      percent: options?.percentCanRetry ?? defaultBudget.percent
+    }
+    if (!(retryBudget.minPerSecond >= 0) || !Number.isFinite(retryBudget.minPerSecond)) {
+      fail(`budget minRetriesPerSec is ${retryBudget.minPerSecond}`)
+    }
+    if (!(retryBudget.percent >= 0) || !Number.isFinite(retryBudget.percent)) {
+      fail(`budget percentCanRetry is ${retryBudget.percent}`)
+    }
+  }
+  return {
+    maxAttempts,
+    backoffBase: millis(retry?.base, defaultBackoffBase, "backoff base", false),
+    backoffCap: millis(retry?.cap, defaultBackoffCap, "backoff cap", false),
+    budget: retryBudget,
+    timeoutMillis: client?.timeout === undefined ? Infinity : millis(client.timeout, 0, "timeout", true),
+    hedgeMillis: client?.hedge === undefined ? Infinity : millis(client.hedge, 0, "hedge delay", false)
+  }
+}
 
 const fixed = (x: number, digits: number): string => Number.isFinite(x) ? x.toFixed(digits) : String(x)
 
@@ -922,6 +1615,8 @@ const validate = (scenario: Scenario): void => {
   if (!Number.isInteger(scenario.clients) || scenario.clients < 1) fail(`clients is ${scenario.clients}`)
   scenario.backends.forEach((b, i) => {
     if (!Number.isInteger(b.concurrency) || b.concurrency < 1) fail(`backend ${i} has concurrency ${b.concurrency}`)
+    const rate = b.failureRate ?? 0
+    if (!(rate >= 0 && rate <= 1)) fail(`backend ${i} has failure rate ${rate}`)
     checkDistribution(b.latency, `backend ${i} latency`, fail)
   })
   if (scenario.think !== undefined) checkDistribution(scenario.think, "think time", fail)

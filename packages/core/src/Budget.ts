@@ -18,14 +18,18 @@
  * **Details**
  *
  * - Defaults are Finagle's `RetryBudget()`: `ttl` **10 seconds**, `minRetriesPerSec` **10**,
- *   `percentCanRetry` **0.2**. A fresh budget therefore holds 100 tokens, and under steady
- *   traffic about 20% of requests may be retried on top of 10 per second.
+ *   `percentCanRetry` **0.2**: under steady traffic about 20% of requests may be retried, on top
+ *   of 10 per second.
+ * - The floor is earned continuously, 10 tokens a second by default, and at most one window's
+ *   worth (`minRetriesPerSec × ttl`, 100) is held. Unlike Finagle's budget, which starts with that
+ *   window's worth as a reserve, a fresh budget starts empty: its first token comes after
+ *   `1 / minRetriesPerSec` seconds. That is what makes the bound below hold from the first instant.
  * - Valid ranges are also Finagle's: `ttl` from 1 to 60 seconds, `minRetriesPerSec ≥ 0`, and
  *   `percentCanRetry` from 0 to 1000. Anything else makes `make` fail with a typed `BudgetError`.
  * - Guarantee: over any run, the granted withdrawals `W`, the deposits `D` and the time `T` since
- *   `make` (seconds) satisfy `W ≤ percentCanRetry × D + minRetriesPerSec × T +
- *   minRetriesPerSec × ttl`. The proof is in the model's notes (`internal/budget.ts`). Credit is
- *   kept in integer micro-tokens, so the bound is exact.
+ *   `make` (seconds) satisfy `W ≤ percentCanRetry × D + minRetriesPerSec × T`. The proof is in
+ *   the model's notes (`internal/budget.ts`). Credit is kept in integer micro-tokens, so the
+ *   bound is exact.
  * - Time comes from Effect's `Clock`, read when each operation runs, so `TestClock` drives it.
  * - Experimental.
  *
@@ -134,7 +138,8 @@ export const defaultPercentCanRetry = 0.2
 // -----------------------------------------------------------------------------
 
 /**
- * A retry budget. Its window starts now, and it starts full: `minRetriesPerSec × ttl` tokens.
+ * A retry budget. Its window starts now, and it starts empty: the floor is earned from now on at
+ * `minRetriesPerSec` tokens a second.
  *
  * **Example**
  *

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Endpoint, Policy, WeightedRandom } from "@switchyard/core"
+import { TestPicker } from "@switchyard/core/testing"
 import { Effect, Random } from "effect"
 import * as fc from "fast-check"
 import * as alias from "../src/internal/alias.ts"
@@ -15,17 +16,6 @@ const effectRandom = (seed: number): () => number => {
   return () => random.nextDoubleUnsafe()
 }
 
-/** mulberry32: a seeded uniform double in [0, 1), ~10× faster than the above, for long runs. */
-const prng = (seed: number) => {
-  let s = seed | 0
-  return () => {
-    s = (s + 0x6d2b79f5) | 0
-    let t = Math.imul(s ^ (s >>> 15), 1 | s)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 /** Draws u = (j + 0.5) / k for j = 0, 1, …: a grid over [0, 1) in place of random numbers. */
 const grid = (k: number): () => number => {
   let j = 0
@@ -35,36 +25,14 @@ const grid = (k: number): () => number => {
 const ep = (id: number, weight: number) =>
   Endpoint.makeUnsafe({ address: `10.${(id >> 16) & 255}.${(id >> 8) & 255}.${id & 255}:80`, weight })
 
-/** Slots and a picker, changed the way `Balancer.apply` changes them. */
+/** A picker driven as `Balancer.apply` drives it; changes batch until `picker.rebalanced()`. */
 const harness = (policy: Policy.Policy, endpoints: ReadonlyArray<Endpoint.Endpoint>, random: () => number) => {
-  const slots: Array<Policy.Slot> = endpoints.map((endpoint, index) => ({ ...Policy.makeSlot(endpoint), index }))
-  const byAddress = new Map<string, Policy.Slot>(slots.map((slot) => [slot.endpoint.address, slot]))
-  const picker = policy.make({ slots, random: () => random(), now: () => 0 })
+  const t = TestPicker.make(policy, endpoints, { random })
   return {
-    slots,
-    picker,
-    remove: (address: string) => {
-      const slot = byAddress.get(address)!
-      const last = slots.pop()!
-      if (last !== slot) {
-        slots[slot.index] = last
-        last.index = slot.index
-      }
-      byAddress.delete(address)
-      picker.removed(slot)
-    },
-    add: (endpoint: Endpoint.Endpoint) => {
-      const slot = { ...Policy.makeSlot(endpoint), index: slots.length }
-      slots.push(slot)
-      byAddress.set(endpoint.address, slot)
-      picker.added(slot)
-    },
-    update: (endpoint: Endpoint.Endpoint) => {
-      const slot = byAddress.get(endpoint.address)!
-      const previous = slot.endpoint
-      slot.endpoint = endpoint
-      picker.updated(slot, previous)
-    }
+    ...t,
+    add: (e: Endpoint.Endpoint) => t.add(e, { batch: true }),
+    remove: (address: string) => t.remove(address, { batch: true }),
+    update: (e: Endpoint.Endpoint) => t.update(e, { batch: true })
   }
 }
 
@@ -178,7 +146,7 @@ describe("WeightedRandom", () => {
     // and the exact distribution is checked over 1000 runs above.
     fc.assert(
       fc.property(weights, fc.integer(), (ws, seed) => {
-        const h = harness(WeightedRandom.make(), ws.map((w, i) => ep(i, w)), prng(seed))
+        const h = harness(WeightedRandom.make(), ws.map((w, i) => ep(i, w)), TestPicker.seeded(seed))
         const observed = shares(h.picker, h.slots, 100_000)
         const expected = weightShares(h.slots)
         for (let i = 0; i < ws.length; i++) assert.approximately(observed[i]!, expected[i]!, 0.01)
@@ -193,7 +161,7 @@ describe("WeightedRandom", () => {
         const n = ws.length
         const exact = harness(WeightedRandom.uniform(), ws.map((w, i) => ep(i, w)), grid(n * 100))
         for (const share of shares(exact.picker, exact.slots, n * 100)) assert.strictEqual(share, 1 / n)
-        const random = harness(WeightedRandom.uniform(), ws.map((w, i) => ep(i, w)), prng(seed))
+        const random = harness(WeightedRandom.uniform(), ws.map((w, i) => ep(i, w)), TestPicker.seeded(seed))
         for (const share of shares(random.picker, random.slots, 100_000)) assert.approximately(share, 1 / n, 0.01)
       }),
       params(50)

@@ -17,3 +17,6 @@ export * as Simulator from "./Simulator.ts"
 
 /** @since 0.1.0 */
 export * as TestDiscovery from "./TestDiscovery.ts"
+
+/** @since 0.1.0 */
+export * as TestPicker from "./TestPicker.ts"

@@ -36,7 +36,6 @@ import type * as Endpoint from "./Endpoint.ts"
  * - `pending` counts requests acquired through the balancer and not yet released.
  * - `latency` is the peak-EWMA latency estimate in milliseconds, `-1` until the first sample;
  *   `stamp` is when it was last updated (milliseconds of `Clock`).
- * - `key` and `position` are scratch fields for pickers (a deadline, a heap position).
  *
  * @category models
  * @since 0.1.0
@@ -50,8 +49,6 @@ export interface Slot {
   failures: number
   latency: number
   stamp: number
-  key: number
-  position: number
 }
 
 /**
@@ -288,9 +285,7 @@ export const makeSlot = (endpoint: Endpoint.Endpoint): Slot => ({
   successes: 0,
   failures: 0,
   latency: -1,
-  stamp: 0,
-  key: 0,
-  position: -1
+  stamp: 0
 })
 
 /**

@@ -8,9 +8,13 @@
  *
  * - Each endpoint has virtual nodes at pseudo-random 32-bit positions derived from `hash(address)`
  *   by an integer mixer (`fmix32(h ^ fmix32(k + 1))` for the k-th; no string hashing per virtual
- *   node). A request hash is owned by the first virtual node at or after it, wrapping around:
- *   `pick(hash)` is a binary search over a sorted `Uint32Array`, O(log ring size), no allocation.
- *   `pick(-1)` draws a random position from `context.random`.
+ *   node). A request hash is owned by the first virtual node at or after it, wrapping around.
+ *   The positions are a sorted `Uint32Array` with a lookup index over the top 16 bits of the hash
+ *   (65,537 start positions; fewer bits below 65,536 virtual nodes): `pick(hash)` reads the start
+ *   and end of the hash's bucket and binary-searches only that bucket, about 16 virtual nodes at
+ *   the 2^20 cap and 1–2 below it, instead of ~20 steps over the whole ring. Same answer as a
+ *   search of the whole ring; no allocation. `pick(-1)` draws a random position from
+ *   `context.random`.
  * - Ring size: `min(n · vnodes, maxRingSize)` virtual nodes, split in proportion to weight
  *   (`round(size · weight / Σweight)`, at least 1 each). The defaults, **1024 virtual nodes per
  *   endpoint** and **at most 2^20 (1,048,576)**, are chosen so an endpoint's share of the hash space
@@ -20,10 +24,12 @@
  *   endpoints (~105 virtual nodes each). Envoy's and gRPC's defaults (a minimum ring of 1024 in
  *   all) would give a 64-endpoint set only 16 virtual nodes each, ±25%.
  * - Cost: the ring is rebuilt in `rebalanced()` after any addition, removal or weight change, in
- *   O(ring size) (a radix sort): ~1–2 ms for 64 endpoints, ~25–45 ms for 10,000 (Node 24, one
- *   core). It takes 16 bytes per virtual node (positions and owners, and the same again kept as
- *   build scratch): 16 MB at the 2^20 cap. A pick is a binary search: ~100 ns at 64 endpoints,
- *   ~300–400 ns at 10,000 (cache misses in a 4 MB array).
+ *   O(ring size) (a radix sort, then one pass for the index): ~1–2 ms for 64 endpoints, ~25–45 ms
+ *   for 10,000 (Node 24, one core). It takes 16 bytes per virtual node (positions and owners, and
+ *   the same again kept as build scratch), 16 MB at the 2^20 cap, plus the index (256 KB from
+ *   65,536 virtual nodes up). A pick: ~10–50 ns up to 100 endpoints, ~30–110 ns at 10,000, where
+ *   it is bound by cache misses in the index, the bucket and the owners (bench/pick.ts; figures in
+ *   docs/performance.md).
  * - The ring depends only on the set, not on the order endpoints arrived in: virtual nodes that
  *   land on the same position are ordered by (address hash, address). Clients that see the same set
  *   agree on every key.
@@ -154,10 +160,13 @@ export const make = (options?: {
       const keyOf = (h: number): number => h < 0 ? Math.floor(context.random() * 4294967296) : h >>> 0
       rebuild()
       return {
+        // keyOf written out: a call to a closure of this picker is not inlined by every JIT once a
+        // program has several RingHash pickers
         pick: (h) => {
           if (dirty) rebuild()
           if (ring.size === 0) return undefined
-          return slots[ring.owners[ringImpl.find(ring, keyOf(h))]!]
+          const key = h < 0 ? Math.floor(context.random() * 4294967296) : h >>> 0
+          return slots[ring.owners[ringImpl.find(ring, key)]!]
         },
         explain: (h) => {
           if (dirty) rebuild()

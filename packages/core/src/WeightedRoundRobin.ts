@@ -6,11 +6,14 @@
  *
  * **Details**
  *
- * - The picker keeps an indexed binary min-heap of the endpoints keyed by deadline (in the slots'
- *   `key` and `position` fields). `pick` takes the earliest deadline `d`, makes `d` the virtual time
- *   and moves that endpoint to `d + 1/weight`: O(log n), no allocation. Equal deadlines go to the
- *   endpoint inserted first (the initial set in slot order, then in the order endpoints were
- *   added), as in Envoy, so the schedule is deterministic given the random phases below.
+ * - The picker keeps an indexed binary min-heap of the endpoints keyed by deadline, laid out as
+ *   typed arrays (deadlines and heap-local ids by heap position; heap positions, tie-break
+ *   sequence numbers and `1/weight` by id; see `internal/edf`): a pick reads no slot but the one it
+ *   returns, and the slots' `key` and `position` fields are not used. `pick` takes the earliest
+ *   deadline `d`, makes `d` the virtual time and moves that endpoint to `d + 1/weight`: O(log n),
+ *   no allocation. Equal deadlines go to the endpoint inserted first (the initial set in slot
+ *   order, then in the order endpoints were added), as in Envoy, so the schedule is deterministic
+ *   given the random phases below.
  * - Over any `k · Σweight` consecutive picks of an unchanged set, each endpoint is picked
  *   `k · weight` times, ±1; exactly, whenever no two endpoints' deadlines coincide, which the random
  *   phases make the normal case. Turns are evenly spaced in virtual time (endpoint i is due every
@@ -26,8 +29,8 @@
  * - Virtual time is a double that grows by `1/Σweight` per pick. It is rebased to 0 (subtracted
  *   from every deadline, exactly) on the first rebalance after it passes 2^20; without rebalances
  *   the rounding of a deadline stays below 2^-12 of a turn for the first 2^40 picks.
- * - `explain` does not consume a turn: it shows the next endpoints in schedule order with their
- *   deadlines relative to the virtual time.
+ * - `explain` takes the turn, as `pick` does (the picker contract), and shows the next endpoints
+ *   in schedule order with their deadlines relative to the virtual time, as they were before it.
  *
  * @since 0.1.0
  */
@@ -57,43 +60,73 @@ export const make = (): Policy.Policy => ({
   name: "weighted-round-robin",
   make: (context) => {
     const heap = edf.make<Policy.Slot>()
-    let time = 0
+    /** The heap id of each slot in the heap. */
+    const idOf = new Map<Policy.Slot, number>()
+    /** By heap id: `1 / weight`, the time between two turns. */
+    let steps = new Float64Array(0)
+    /** The virtual time, `now[0]` (a typed array, so setting it on every pick allocates nothing). */
+    const now = new Float64Array(1)
     const enter = (slot: Policy.Slot): void => {
-      edf.insert(heap, slot, time + context.random() / slot.endpoint.weight)
+      const weight = slot.endpoint.weight
+      const id = edf.insert(heap, slot, now[0]! + context.random() / weight)
+      if (steps.length < heap.positions.length) {
+        const grown = new Float64Array(heap.positions.length)
+        grown.set(steps)
+        steps = grown
+      }
+      steps[id] = 1 / weight
+      idOf.set(slot, id)
     }
     for (const slot of context.slots) enter(slot)
+    const pick = (): Policy.Slot | undefined => {
+      if (heap.size === 0) return undefined
+      const keys = heap.keys
+      const id = heap.ids[0]!
+      const time = keys[0]!
+      now[0] = time
+      keys[0] = time + steps[id]!
+      edf.siftDown(heap, 0)
+      return heap.items[id]
+    }
     return {
-      pick: () => {
-        const top = heap.items[0]
-        if (top === undefined) return undefined
-        time = top.key
-        top.key = time + 1 / top.endpoint.weight
-        edf.siftDown(heap, 0)
-        return top
-      },
+      pick,
       explain: () => {
         const next = edf.smallest(heap, 8)
+        const candidates = next.map((id) => ({
+          address: heap.items[id]!.endpoint.address,
+          score: edf.keyOf(heap, id) - now[0]!
+        }))
+        const time = now[0]
+        const chosen = pick()
         return {
           policy: "weighted-round-robin",
-          chosen: next[0]?.endpoint.address,
-          candidates: next.map((slot) => ({ address: slot.endpoint.address, score: slot.key - time })),
-          note: next.length === 0
+          chosen: chosen?.endpoint.address,
+          candidates,
+          note: chosen === undefined
             ? "no endpoints"
-            : `earliest deadline first of ${heap.items.length}; scores are deadlines minus the virtual time ${time}; ` +
-              "the chosen endpoint is next due 1/weight later (explain does not consume the turn)"
+            : `earliest deadline first of ${heap.size}; scores are deadlines minus the virtual time ${time}; ` +
+              "the chosen endpoint is next due 1/weight later"
         }
       },
       added: enter,
-      removed: (slot) => edf.remove(heap, slot),
+      removed: (slot) => {
+        const id = idOf.get(slot)
+        if (id === undefined) return
+        idOf.delete(slot)
+        edf.remove(heap, id)
+      },
       updated: (slot, previous) => {
         const weight = slot.endpoint.weight
-        if (weight === previous.weight || slot.position < 0 || heap.items[slot.position] !== slot) return
-        edf.rekey(heap, slot, time + (slot.key - time) * previous.weight / weight)
+        const id = idOf.get(slot)
+        if (weight === previous.weight || id === undefined) return
+        steps[id] = 1 / weight
+        const time = now[0]!
+        edf.rekey(heap, id, time + (edf.keyOf(heap, id) - time) * previous.weight / weight)
       },
       rebalanced: () => {
-        if (time < rebaseAfter) return
-        edf.shift(heap, time)
-        time = 0
+        if (now[0]! < rebaseAfter) return
+        edf.shift(heap, now[0]!)
+        now[0] = 0
       }
     }
   }

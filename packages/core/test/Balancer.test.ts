@@ -196,7 +196,7 @@ describe("Balancer", () => {
         })
         const counts = new Map<string, number>()
         for (const e of picked) counts.set(e.address, (counts.get(e.address) ?? 0) + 1)
-        if (name === "round-robin") {
+        if (name === "round-robin" || name === "weighted-round-robin") {
           assert.deepStrictEqual([...counts.values()], [4, 4, 4], `${name} must take turns while tracing`)
         }
       }

@@ -52,9 +52,9 @@ const harness = (policy: Policy.Policy, endpoints: ReadonlyArray<Endpoint.Endpoi
   }
 }
 
-/** The address behind every table entry: `pick(e)` for e in [0, M) reads entry e. */
+/** The address behind every table entry: `pick(firstHash(e))` reads entry e. */
 const entries = (picker: Policy.Picker, size: number): Array<string> =>
-  Array.from({ length: size }, (_, e) => picker.pick(e)!.endpoint.address)
+  Array.from({ length: size }, (_, e) => picker.pick(maglev.firstHash(e, size))!.endpoint.address)
 
 const endpointSet = (min: number, max: number) =>
   fc.uniqueArray(Arbitraries.address.map((a) => Endpoint.makeUnsafe(a)), {
@@ -78,20 +78,74 @@ describe("Maglev", () => {
     assert.deepStrictEqual([2, 3, 4, 9, 65536].map(maglev.primeAtLeast), [2, 3, 5, 11, 65537])
   })
 
-  it("fills every entry, splits it evenly and reads entry hash mod M", () => {
+  it("fills every entry, splits it evenly and reads entry ⌊hash · M / 2^32⌋", () => {
     const { picker } = harness(Maglev.make(), [ep(1), ep(2), ep(3)], prng(1))
     const table = entries(picker, 65537)
     const counts = new Map<string, number>()
     for (const address of table) counts.set(address, (counts.get(address) ?? 0) + 1)
     assert.deepStrictEqual([...counts.values()].sort(), [21845, 21846, 21846])
     const key = RingHash.hash("user-42")
-    assert.strictEqual(picker.pick(key)!.endpoint.address, table[key % 65537])
-    assert.strictEqual(picker.pick(7)!.endpoint.address, picker.pick(7 + 65537)!.endpoint.address)
+    const entry = Math.floor(key * 65537 / 4294967296)
+    assert.strictEqual(picker.pick(key)!.endpoint.address, table[entry])
+    // a run of ⌊2^32 / M⌋ or ⌈2^32 / M⌉ consecutive hashes reads the same entry
+    for (const e of [0, 1, 4242, 65536]) {
+      const first = maglev.firstHash(e, 65537)
+      const next = e === 65536 ? 4294967296 : maglev.firstHash(e + 1, 65537)
+      assert.include([65535, 65536], next - first)
+      for (const h of [first, first + 1, next - 1]) assert.strictEqual(picker.pick(h)!.endpoint.address, table[e])
+    }
     const explained = picker.explain(key)
-    assert.strictEqual(explained.chosen, table[key % 65537])
-    assert.deepStrictEqual(explained.candidates.map((c) => c.score), [key % 65537])
+    assert.strictEqual(explained.chosen, table[entry])
+    assert.deepStrictEqual(explained.candidates.map((c) => c.score), [entry])
     assert.include(explained.note, "of a 65537-entry table")
     assert.isUndefined(harness(Maglev.make(), [], prng(1)).picker.pick(key))
+  })
+
+  it("property: hash to entry (fastrange) is ⌊h · M / 2^32⌋ exactly up to M = 2^21, monotone, below M, and gives every entry ⌊2^32/M⌋ or ⌈2^32/M⌉ hashes", () => {
+    // Exact boundaries from BigInt: entry e starts at ⌈e · 2^32 / M⌉. Up to 2^21 every sampled
+    // boundary is exact and firstHash is it; above, the float product may move a boundary by one
+    // hash (about 1 in 4 million at M ≈ 2^22), and firstHash is still where entry e starts.
+    const exactFirst = (e: number, m: number) => Number((BigInt(e) * 4294967296n + BigInt(m) - 1n) / BigInt(m))
+    /** The first boundary that breaks a rule, or undefined. */
+    const check = (m: number, es: ReadonlyArray<number>, exact: boolean, viaBigInt: boolean): string | undefined => {
+      const scale = maglev.scaleOf(m)
+      if (maglev.entryOf(0, scale) !== 0 || maglev.entryOf(0xffffffff, scale) !== m - 1) return `M = ${m}: ends`
+      const low = Math.floor(4294967296 / m)
+      for (const e of es) {
+        const first = maglev.firstHash(e, m)
+        if (viaBigInt) {
+          const exactly = exactFirst(e, m)
+          if (exact ? first !== exactly : Math.abs(first - exactly) > 1) {
+            return `M = ${m}, e = ${e}: ${first} ≠ ${exactly}`
+          }
+        }
+        if (maglev.entryOf(first, scale) !== e || maglev.entryOf(first - 1, scale) !== e - 1) {
+          return `M = ${m}, e = ${e}: the run does not start at firstHash ${first}`
+        }
+        const run = (e + 1 === m ? 4294967296 : maglev.firstHash(e + 1, m)) - first
+        if (exact ? run !== low && run !== low + 1 : run < low - 1 || run > low + 2) {
+          return `M = ${m}, e = ${e}: a run of ${run} hashes`
+        }
+      }
+      return undefined
+    }
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 2, max: 2 ** 26 }),
+        fc.array(fc.nat(), { minLength: 100, maxLength: 100 }),
+        (m, samples) => {
+          const prime = maglev.primeAtLeast(m)
+          const es = samples.map((sample) => 1 + (sample % (prime - 1)))
+          const failure = check(prime, es, prime <= 2 ** 21, true)
+          if (failure !== undefined) assert.fail(failure)
+        }
+      ),
+      params(1000)
+    )
+    // the default sizes, every boundary
+    for (const m of [65537, 131101, 1048583]) {
+      assert.isUndefined(check(m, Array.from({ length: m - 1 }, (_, e) => e + 1), true, false))
+    }
   })
 
   it("a pinned table size is rounded up to a prime", () => {
@@ -150,7 +204,7 @@ describe("Maglev", () => {
         (ws, seed) => {
           const h = harness(Maglev.make(), ws.map((w, i) => ep(i + Math.abs(seed % 1000) * 16, w)), prng(seed))
           const counts = new Int32Array(ws.length)
-          for (let e = 0; e < 65537; e++) counts[h.picker.pick(e)!.index]!++
+          for (let e = 0; e < 65537; e++) counts[h.picker.pick(maglev.firstHash(e, 65537))!.index]!++
           const total = ws.reduce((a, b) => a + b, 0)
           h.slots.forEach((slot) =>
             assert.approximately(counts[slot.index]! / 65537, slot.endpoint.weight / total, 0.01)
@@ -272,7 +326,7 @@ describe("Maglev", () => {
         let keysMovedOnRemoval = 0
         let keysMovedOnAddition = 0
         for (let j = 0; j < 20_000; j++) {
-          const e = Math.floor(random() * 4294967296) % 65537
+          const e = maglev.entryOf(Math.floor(random() * 4294967296), maglev.scaleOf(65537))
           if (less[e] !== base[e]) keysMovedOnRemoval++
           if (more[e] !== base[e]) keysMovedOnAddition++
         }

@@ -210,6 +210,44 @@ describe("RingHash", () => {
     )
   })
 
+  it("property: the indexed lookup finds the same virtual node as a binary search over the whole ring", () => {
+    // Rings of 1 to ~120,000 virtual nodes (index of 1 to 16 bits, up to ~2 per bucket), with
+    // repeated address hashes (virtual nodes at equal positions); keys: random, every end of the
+    // hash space, positions on the ring and their neighbours, bucket boundaries and their neighbours.
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(u32, fc.constantFrom(0, 1, 7, 0xffffffff)), { minLength: 1, maxLength: 24 }),
+        fc.oneof(fc.integer({ min: 1, max: 64 }), fc.integer({ min: 65, max: 5000 })),
+        fc.array(u32, { minLength: 200, maxLength: 200 }),
+        (hashes, per, random) => {
+          const n = hashes.length
+          const counts = new Int32Array(n)
+          ring.allocate(n, new Float64Array(n).fill(1), per, 1 << 17, counts)
+          const r = ring.make()
+          ring.build(r, { n, hashes, counts, order: Int32Array.from(hashes.keys()) })
+          const bits = 32 - r.shift
+          assert.strictEqual(r.starts.length, 2 ** bits + 1)
+          assert.isTrue(bits === 16 || 2 ** bits >= r.size)
+          const keys = [0, 1, 0xfffffffe, 0xffffffff, ...random]
+          for (let j = 0; j < r.size; j += Math.max(1, r.size >> 8)) {
+            const p = r.positions[j]!
+            keys.push(p, Math.max(0, p - 1), Math.min(0xffffffff, p + 1))
+          }
+          for (const key of random.slice(0, 50)) {
+            const low = (key >>> r.shift) * 2 ** r.shift
+            keys.push(low, Math.max(0, low - 1), Math.min(0xffffffff, low + 2 ** r.shift - 1))
+          }
+          for (const key of keys) {
+            const indexed = ring.find(r, key)
+            const plain = ring.findPlain(r, key)
+            if (indexed !== plain) assert.fail(`key ${key}: indexed ${indexed}, plain ${plain} (size ${r.size})`)
+          }
+        }
+      ),
+      params(1000)
+    )
+  })
+
   it("property: the same hash gives the same endpoint while the set is unchanged, whatever order the set arrived in", () => {
     fc.assert(
       fc.property(

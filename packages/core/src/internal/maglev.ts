@@ -20,6 +20,19 @@
  * Turns within a round go in the caller's canonical endpoint order (the paper's backend order;
  * Envoy sorts hosts by address for the same reason): the table depends only on the set.
  *
+ * Lookup: a request hash `h` (an unsigned 32-bit integer) reads entry `⌊h · M / 2^32⌋`, computed as
+ * `(h * scale) | 0` with `scale = M / 2^32` (Lemire's multiply-shift "fastrange", "Fast Random
+ * Integer Generation in an Interval", 2019) instead of the paper's `h mod M`: one floating-point
+ * multiply and a truncation, which every JIT compiles the same way, where `h % M` is an integer
+ * division only when the JIT can prove both operands are uint32 (and a floating-point `fmod`
+ * otherwise). The map is monotone and splits the 2^32 hashes into M runs of ⌊2^32/M⌋ or
+ * ⌈2^32/M⌉: as uniform as `mod`, for hashes that are uniform on 32 bits. Exactness: `scale` is
+ * exact (M over a power of two) and `h · M < 2^53` while M ≤ 2^21, so up to 2,097,152 entries (the
+ * default size up to 10,485 endpoints) the result is exactly `⌊h · M / 2^32⌋`; above, `h · M` is
+ * rounded to 53 bits (identically on every runtime: IEEE 754 round to nearest even), which can move
+ * a run boundary by one hash, and the result is still < M because `(2^32 − 1) · M / 2^32` falls
+ * short of M by `M / 2^32`, far more than the rounding error.
+ *
  * Two ways to run the rounds, with the same result: scanning every endpoint each round, as Envoy
  * does, costs n checks per round, about `M · n · W / Σw` in all; when that exceeds 8·M (weights
  * so skewed that most endpoints sit out most rounds) the turns are taken from a binary heap keyed
@@ -33,6 +46,8 @@ export interface Table {
   entries: Int32Array
   /** The number of entries, `M` (a prime). */
   size: number
+  /** `M / 2^32`: hash `h` reads entry `(h * scale) | 0` (see {@link entryOf}). */
+  scale: number
   /** Per canonical rank: next permutation entry to try, skip, entries taken, and the heap. */
   next: Int32Array
   skip: Int32Array
@@ -58,12 +73,28 @@ export interface Input {
 export const make = (): Table => ({
   entries: new Int32Array(0),
   size: 0,
+  scale: 0,
   next: new Int32Array(0),
   skip: new Int32Array(0),
   taken: new Float64Array(0),
   round: new Float64Array(0),
   heap: new Int32Array(0)
 })
+
+/** `M / 2^32` for a table of `size` entries (exact: a power-of-two division). */
+export const scaleOf = (size: number): number => size / 4294967296
+
+/**
+ * The entry read for hash `h`, an unsigned 32-bit integer: `⌊h · M / 2^32⌋` with `scale = M / 2^32`
+ * (exact for M ≤ 2^21; see the module doc). Always in [0, M).
+ */
+export const entryOf = (h: number, scale: number): number => (h * scale) | 0
+
+/**
+ * The smallest hash that reads entry `e` of a table of `size` entries: `⌈e · 2^32 / M⌉` (for
+ * tests, and for reading a table entry by entry through `pick`). Exact for M ≤ 2^21.
+ */
+export const firstHash = (e: number, size: number): number => Math.ceil(e * 4294967296 / size)
 
 /** Whether `m` is prime (trial division; m < 2^31). */
 export const isPrime = (m: number): boolean => {
@@ -112,6 +143,7 @@ export const build = (
     table.heap = new Int32Array(n)
   }
   table.size = size
+  table.scale = scaleOf(size)
   const entries = table.entries
   const next = table.next
   const skip = table.skip

@@ -13,6 +13,14 @@
  * position (four passes of 8 bits), so the build is O(size), and virtual nodes of different
  * endpoints at the same position stay in the canonical order: every client that builds a ring
  * from the same set agrees on every key, whatever order it learned the endpoints in.
+ *
+ * Lookup index: `starts[b]` is the first virtual node whose position has `b` as its top `bits`
+ * bits (`position >>> (32 - bits)`), for b = 0 … 2^bits, with `starts[2^bits] = size`; `bits` is
+ * 16, or ⌈log2 size⌉ when the ring has fewer than 2^16 virtual nodes (at least 1). A key's owner is
+ * then in `[starts[b], starts[b + 1]]` for its own bucket b: the binary search runs over the
+ * virtual nodes of one bucket (about `size / 2^bits`, so one or two steps up to 65,536 virtual
+ * nodes and ~4 at 2^20) instead of the ~20 dependent loads over 4 MB of a search of the whole
+ * ring, and gives the same answer ({@link findPlain} is that plain search, kept for tests).
  */
 import * as hash from "./hash.ts"
 
@@ -29,6 +37,10 @@ export interface Ring {
   /** `fmix32(k + 1)` for k = 0, 1, …: the half of `vnode` that is the same for every endpoint. */
   salts: Uint32Array
   readonly counts: Uint32Array
+  /** The lookup index: `starts[b]` is the first virtual node of bucket b (see the module doc). */
+  starts: Int32Array
+  /** `32 - bits`: a key's bucket is `key >>> shift`. */
+  shift: number
 }
 
 /** The inputs of a build, indexed by endpoint index. */
@@ -51,7 +63,9 @@ export const make = (): Ring => ({
   scratchPositions: new Uint32Array(0),
   scratchOwners: new Int32Array(0),
   salts: new Uint32Array(0),
-  counts: new Uint32Array(buckets)
+  counts: new Uint32Array(buckets),
+  starts: new Int32Array(2),
+  shift: 31
 })
 
 /** The position of virtual node `k` of the endpoint whose address hashes to `h`. */
@@ -130,10 +144,30 @@ export const build = (ring: Ring, input: Input): void => {
   ring.scratchPositions = to
   ring.scratchOwners = toOwners
   ring.size = size
+  index(ring)
 }
 
-/** The index of the virtual node owning `key` (an unsigned 32-bit integer); the ring is not empty. */
+/**
+ * The index of the virtual node owning `key` (an unsigned 32-bit integer): the first at a position
+ * ≥ key, wrapping to 0. The ring is not empty. A binary search within the key's bucket of the
+ * lookup index: O(log(size / 2^bits)) expected.
+ */
 export const find = (ring: Ring, key: number): number => {
+  const positions = ring.positions
+  const starts = ring.starts
+  const bucket = key >>> ring.shift
+  let lo = starts[bucket]!
+  let hi = starts[bucket + 1]!
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (positions[mid]! < key) lo = mid + 1
+    else hi = mid
+  }
+  return lo === ring.size ? 0 : lo
+}
+
+/** The same as {@link find} by a binary search over the whole ring, without the index (for tests). */
+export const findPlain = (ring: Ring, key: number): number => {
   const positions = ring.positions
   let lo = 0
   let hi = ring.size
@@ -146,6 +180,30 @@ export const find = (ring: Ring, key: number): number => {
 }
 
 // internal
+
+/** The most index bits: 2^16 + 1 start positions (256 KB). */
+const maxIndexBits = 16
+
+/** Builds the lookup index over the sorted positions. O(size + 2^bits). */
+const index = (ring: Ring): void => {
+  const size = ring.size
+  let bits = 1
+  while (bits < maxIndexBits && 2 ** bits < size) bits++
+  const count = 2 ** bits
+  if (ring.starts.length !== count + 1) ring.starts = new Int32Array(count + 1)
+  const starts = ring.starts
+  const positions = ring.positions
+  const shift = 32 - bits
+  ring.shift = shift
+  let j = 0
+  for (let b = 0; b < count; b++) {
+    // the first virtual node at a position ≥ b · 2^shift
+    const low = b * 2 ** shift
+    while (j < size && positions[j]! < low) j++
+    starts[b] = j
+  }
+  starts[count] = size
+}
 
 /** Radix digit width: four passes over 32-bit positions, 256 counters (cache-resident). */
 const digit = 8

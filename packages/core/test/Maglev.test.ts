@@ -1,56 +1,13 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Endpoint, Maglev, Policy, RingHash } from "@switchyard/core"
-import { Arbitraries } from "@switchyard/core/testing"
+import { Arbitraries, TestPicker } from "@switchyard/core/testing"
 import * as fc from "fast-check"
 import * as maglev from "../src/internal/maglev.ts"
+import { harness } from "./harness.ts"
 import { params } from "./seed.ts"
-
-/** mulberry32: a seeded uniform double in [0, 1). */
-const prng = (seed: number) => {
-  let s = seed | 0
-  return () => {
-    s = (s + 0x6d2b79f5) | 0
-    let t = Math.imul(s ^ (s >>> 15), 1 | s)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const ep = (id: number, weight = 1) =>
   Endpoint.makeUnsafe({ address: `10.${(id >> 16) & 255}.${(id >> 8) & 255}.${id & 255}:80`, weight })
-
-/** Slots and a picker, changed the way `Balancer.apply` changes them. */
-const harness = (policy: Policy.Policy, endpoints: ReadonlyArray<Endpoint.Endpoint>, random: () => number) => {
-  const slots: Array<Policy.Slot> = endpoints.map((endpoint, index) => ({ ...Policy.makeSlot(endpoint), index }))
-  const byAddress = new Map<string, Policy.Slot>(slots.map((slot) => [slot.endpoint.address, slot]))
-  const picker = policy.make({ slots, random, now: () => 0 })
-  return {
-    slots,
-    picker,
-    remove: (address: string) => {
-      const slot = byAddress.get(address)!
-      const last = slots.pop()!
-      if (last !== slot) {
-        slots[slot.index] = last
-        last.index = slot.index
-      }
-      byAddress.delete(address)
-      picker.removed(slot)
-    },
-    add: (endpoint: Endpoint.Endpoint) => {
-      const slot = { ...Policy.makeSlot(endpoint), index: slots.length }
-      slots.push(slot)
-      byAddress.set(endpoint.address, slot)
-      picker.added(slot)
-    },
-    update: (endpoint: Endpoint.Endpoint) => {
-      const slot = byAddress.get(endpoint.address)!
-      const previous = slot.endpoint
-      slot.endpoint = endpoint
-      picker.updated(slot, previous)
-    }
-  }
-}
 
 /** The address behind every table entry: `pick(firstHash(e))` reads entry e. */
 const entries = (picker: Policy.Picker, size: number): Array<string> =>
@@ -79,7 +36,7 @@ describe("Maglev", () => {
   })
 
   it("fills every entry, splits it evenly and reads entry ⌊hash · M / 2^32⌋", () => {
-    const { picker } = harness(Maglev.make(), [ep(1), ep(2), ep(3)], prng(1))
+    const { picker } = harness(Maglev.make(), [ep(1), ep(2), ep(3)], TestPicker.seeded(1))
     const table = entries(picker, 65537)
     const counts = new Map<string, number>()
     for (const address of table) counts.set(address, (counts.get(address) ?? 0) + 1)
@@ -98,7 +55,7 @@ describe("Maglev", () => {
     assert.strictEqual(explained.chosen, table[entry])
     assert.deepStrictEqual(explained.candidates.map((c) => c.score), [entry])
     assert.include(explained.note, "of a 65537-entry table")
-    assert.isUndefined(harness(Maglev.make(), [], prng(1)).picker.pick(key))
+    assert.isUndefined(harness(Maglev.make(), [], TestPicker.seeded(1)).picker.pick(key))
   })
 
   it("property: hash to entry (fastrange) is ⌊h · M / 2^32⌋ exactly up to M = 2^21, monotone, below M, and gives every entry ⌊2^32/M⌋ or ⌈2^32/M⌉ hashes", () => {
@@ -149,7 +106,7 @@ describe("Maglev", () => {
   })
 
   it("a pinned table size is rounded up to a prime", () => {
-    const { picker } = harness(Maglev.make({ tableSize: 1000 }), [ep(1), ep(2)], prng(1))
+    const { picker } = harness(Maglev.make({ tableSize: 1000 }), [ep(1), ep(2)], TestPicker.seeded(1))
     assert.include(picker.explain(0).note, "of a 1009-entry table")
   })
 
@@ -202,7 +159,11 @@ describe("Maglev", () => {
         fc.array(fc.integer({ min: 1, max: 10 }), { minLength: 1, maxLength: 16 }),
         fc.integer(),
         (ws, seed) => {
-          const h = harness(Maglev.make(), ws.map((w, i) => ep(i + Math.abs(seed % 1000) * 16, w)), prng(seed))
+          const h = harness(
+            Maglev.make(),
+            ws.map((w, i) => ep(i + Math.abs(seed % 1000) * 16, w)),
+            TestPicker.seeded(seed)
+          )
           const counts = new Int32Array(ws.length)
           for (let e = 0; e < 65537; e++) counts[h.picker.pick(maglev.firstHash(e, 65537))!.index]!++
           const total = ws.reduce((a, b) => a + b, 0)
@@ -223,8 +184,8 @@ describe("Maglev", () => {
         fc.integer(),
         (endpoints, keys, seed) => {
           const policy = Maglev.make({ tableSize: 1009 })
-          const a = harness(policy, endpoints, prng(seed))
-          const b = harness(policy, [...endpoints].reverse(), prng(seed + 1))
+          const a = harness(policy, endpoints, TestPicker.seeded(seed))
+          const b = harness(policy, [...endpoints].reverse(), TestPicker.seeded(seed + 1))
           for (const key of keys) {
             const chosen = a.picker.pick(key)!.endpoint.address
             const again = a.picker.pick(key)!.endpoint.address
@@ -252,7 +213,7 @@ describe("Maglev", () => {
         fc.array(batch, { minLength: 1, maxLength: 4 }),
         fc.integer(),
         (n, batches, seed) => {
-          const random = prng(seed)
+          const random = TestPicker.seeded(seed)
           const h = harness(Maglev.make({ tableSize: 1009 }), Array.from({ length: n }, (_, i) => ep(i)), random)
           let nextId = n
           for (const b of batches) {
@@ -289,7 +250,7 @@ describe("Maglev", () => {
         const h = harness(
           Maglev.make(),
           Array.from({ length: n }, (_, i) => ep(i + Math.abs(seed % 1000) * 16)),
-          prng(seed)
+          TestPicker.seeded(seed)
         )
         const counts = new Int32Array(n)
         for (let j = 0; j < 20_000; j++) counts[h.picker.pick(-1)!.index]!++
@@ -309,7 +270,7 @@ describe("Maglev", () => {
         const endpoints = [...set]
         const extra = endpoints.pop()!
         const n = endpoints.length
-        const random = prng(seed)
+        const random = TestPicker.seeded(seed)
         const removed = endpoints[at % n]!.address
         const base = entries(harness(Maglev.make(), endpoints, random).picker, 65537)
         const less = entries(

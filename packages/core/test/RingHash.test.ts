@@ -1,21 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Endpoint, Policy, RingHash } from "@switchyard/core"
-import { Arbitraries } from "@switchyard/core/testing"
+import { Arbitraries, TestPicker } from "@switchyard/core/testing"
 import * as fc from "fast-check"
 import * as hashing from "../src/internal/hash.ts"
 import * as ring from "../src/internal/ring.ts"
+import { harness } from "./harness.ts"
 import { params } from "./seed.ts"
-
-/** mulberry32: a seeded uniform double in [0, 1). */
-const prng = (seed: number) => {
-  let s = seed | 0
-  return () => {
-    s = (s + 0x6d2b79f5) | 0
-    let t = Math.imul(s ^ (s >>> 15), 1 | s)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** murmur3_x86_32 over bytes, written from the reference, for checking the streaming UTF-8 version. */
 const murmurBytes = (bytes: Uint8Array, seed: number): number => {
@@ -47,39 +37,6 @@ const murmurBytes = (bytes: Uint8Array, seed: number): number => {
 
 const ep = (id: number, weight = 1) =>
   Endpoint.makeUnsafe({ address: `10.${(id >> 16) & 255}.${(id >> 8) & 255}.${id & 255}:80`, weight })
-
-/** Slots and a picker, changed the way `Balancer.apply` changes them. */
-const harness = (policy: Policy.Policy, endpoints: ReadonlyArray<Endpoint.Endpoint>, random: () => number) => {
-  const slots: Array<Policy.Slot> = endpoints.map((endpoint, index) => ({ ...Policy.makeSlot(endpoint), index }))
-  const byAddress = new Map<string, Policy.Slot>(slots.map((slot) => [slot.endpoint.address, slot]))
-  const picker = policy.make({ slots, random, now: () => 0 })
-  return {
-    slots,
-    picker,
-    remove: (address: string) => {
-      const slot = byAddress.get(address)!
-      const last = slots.pop()!
-      if (last !== slot) {
-        slots[slot.index] = last
-        last.index = slot.index
-      }
-      byAddress.delete(address)
-      picker.removed(slot)
-    },
-    add: (endpoint: Endpoint.Endpoint) => {
-      const slot = { ...Policy.makeSlot(endpoint), index: slots.length }
-      slots.push(slot)
-      byAddress.set(endpoint.address, slot)
-      picker.added(slot)
-    },
-    update: (endpoint: Endpoint.Endpoint) => {
-      const slot = byAddress.get(endpoint.address)!
-      const previous = slot.endpoint
-      slot.endpoint = endpoint
-      picker.updated(slot, previous)
-    }
-  }
-}
 
 const addressOf = (picker: Policy.Picker, hash: number) => picker.pick(hash)?.endpoint.address
 
@@ -137,7 +94,7 @@ describe("RingHash", () => {
   })
 
   it("maps a key to the first virtual node at or after it; explain shows the failover order", () => {
-    const { picker, slots } = harness(RingHash.make(), [ep(1), ep(2), ep(3)], prng(1))
+    const { picker, slots } = harness(RingHash.make(), [ep(1), ep(2), ep(3)], TestPicker.seeded(1))
     const key = RingHash.hash("user-42")
     const chosen = addressOf(picker, key)
     assert.isDefined(chosen)
@@ -149,14 +106,18 @@ describe("RingHash", () => {
     const scores = explained.candidates.map((c) => c.score)
     assert.deepStrictEqual([...scores].sort((a, b) => a - b), scores)
     // without the chosen endpoint, the key goes to the second candidate
-    const rest = harness(RingHash.make(), slots.map((s) => s.endpoint).filter((e) => e.address !== chosen), prng(1))
+    const rest = harness(
+      RingHash.make(),
+      slots.map((s) => s.endpoint).filter((e) => e.address !== chosen),
+      TestPicker.seeded(1)
+    )
     assert.strictEqual(addressOf(rest.picker, key), explained.candidates[1]!.address)
     // an empty ring picks nothing
-    assert.isUndefined(harness(RingHash.make(), [], prng(1)).picker.pick(key))
+    assert.isUndefined(harness(RingHash.make(), [], TestPicker.seeded(1)).picker.pick(key))
   })
 
   it("weights set the share of the hash space: 1, 2, 3 get about 1/6, 2/6, 3/6", () => {
-    const { picker, slots } = harness(RingHash.make(), [ep(1, 1), ep(2, 2), ep(3, 3)], prng(1))
+    const { picker, slots } = harness(RingHash.make(), [ep(1, 1), ep(2, 2), ep(3, 3)], TestPicker.seeded(1))
     const counts = new Map<string, number>()
     const k = 60_000
     for (let j = 0; j < k; j++) {
@@ -256,8 +217,8 @@ describe("RingHash", () => {
         fc.integer(),
         (endpoints, keys, seed) => {
           const policy = RingHash.make({ vnodes: 128 })
-          const a = harness(policy, endpoints, prng(seed))
-          const b = harness(policy, [...endpoints].reverse(), prng(seed + 1))
+          const a = harness(policy, endpoints, TestPicker.seeded(seed))
+          const b = harness(policy, [...endpoints].reverse(), TestPicker.seeded(seed + 1))
           for (const key of keys) {
             const chosen = addressOf(a.picker, key)
             const again = addressOf(a.picker, key)
@@ -285,7 +246,7 @@ describe("RingHash", () => {
         fc.array(batch, { minLength: 1, maxLength: 4 }),
         fc.integer(),
         (n, batches, seed) => {
-          const random = prng(seed)
+          const random = TestPicker.seeded(seed)
           const h = harness(RingHash.make({ vnodes: 64 }), Array.from({ length: n }, (_, i) => ep(i)), random)
           let nextId = n
           for (const b of batches) {
@@ -321,7 +282,7 @@ describe("RingHash", () => {
         const h = harness(
           RingHash.make(),
           Array.from({ length: n }, (_, i) => ep(i + Math.abs(seed % 1000) * 16)),
-          prng(seed)
+          TestPicker.seeded(seed)
         )
         const counts = new Int32Array(n)
         for (let j = 0; j < 20_000; j++) counts[h.picker.pick(-1)!.index]!++
@@ -376,7 +337,7 @@ describe("RingHash", () => {
         const endpoints = [...set]
         const extra = endpoints.pop()!
         const n = endpoints.length
-        const random = prng(seed)
+        const random = TestPicker.seeded(seed)
         const base = harness(RingHash.make(), endpoints, random)
         const removed = endpoints[at % n]!.address
         const less = harness(RingHash.make(), endpoints.filter((e) => e.address !== removed), random)

@@ -4,6 +4,7 @@ import { TestPicker } from "@switchyard/core/testing"
 import { Effect, Random } from "effect"
 import * as fc from "fast-check"
 import * as alias from "../src/internal/alias.ts"
+import { harness } from "./harness.ts"
 import { params } from "./seed.ts"
 
 /** A seeded uniform double in [0, 1) from Effect's own `Random` (what the balancer passes). */
@@ -24,17 +25,6 @@ const grid = (k: number): () => number => {
 
 const ep = (id: number, weight: number) =>
   Endpoint.makeUnsafe({ address: `10.${(id >> 16) & 255}.${(id >> 8) & 255}.${id & 255}:80`, weight })
-
-/** A picker driven as `Balancer.apply` drives it; changes batch until `picker.rebalanced()`. */
-const harness = (policy: Policy.Policy, endpoints: ReadonlyArray<Endpoint.Endpoint>, random: () => number) => {
-  const t = TestPicker.make(policy, endpoints, { random })
-  return {
-    ...t,
-    add: (e: Endpoint.Endpoint) => t.add(e, { batch: true }),
-    remove: (address: string) => t.remove(address, { batch: true }),
-    update: (e: Endpoint.Endpoint) => t.update(e, { batch: true })
-  }
-}
 
 /** Picks `count` times; the share of each slot (by index). Fails on a slot not in the set. */
 const shares = (picker: Policy.Picker, slots: ReadonlyArray<Policy.Slot>, count: number): Array<number> => {

@@ -1,56 +1,13 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Endpoint, Policy, WeightedRoundRobin } from "@switchyard/core"
+import { TestPicker } from "@switchyard/core/testing"
 import * as fc from "fast-check"
 import * as edf from "../src/internal/edf.ts"
+import { harness } from "./harness.ts"
 import { params } from "./seed.ts"
-
-/** mulberry32: a seeded uniform double in [0, 1). */
-const prng = (seed: number) => {
-  let s = seed | 0
-  return () => {
-    s = (s + 0x6d2b79f5) | 0
-    let t = Math.imul(s ^ (s >>> 15), 1 | s)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const ep = (id: number, weight: number) =>
   Endpoint.makeUnsafe({ address: `10.${(id >> 16) & 255}.${(id >> 8) & 255}.${id & 255}:80`, weight })
-
-/** Slots and a picker, changed the way `Balancer.apply` changes them. */
-const harness = (policy: Policy.Policy, endpoints: ReadonlyArray<Endpoint.Endpoint>, random: () => number) => {
-  const slots: Array<Policy.Slot> = endpoints.map((endpoint, index) => ({ ...Policy.makeSlot(endpoint), index }))
-  const byAddress = new Map<string, Policy.Slot>(slots.map((slot) => [slot.endpoint.address, slot]))
-  const picker = policy.make({ slots, random, now: () => 0 })
-  return {
-    slots,
-    picker,
-    byAddress,
-    remove: (address: string) => {
-      const slot = byAddress.get(address)!
-      const last = slots.pop()!
-      if (last !== slot) {
-        slots[slot.index] = last
-        last.index = slot.index
-      }
-      byAddress.delete(address)
-      picker.removed(slot)
-    },
-    add: (endpoint: Endpoint.Endpoint) => {
-      const slot = { ...Policy.makeSlot(endpoint), index: slots.length }
-      slots.push(slot)
-      byAddress.set(endpoint.address, slot)
-      picker.added(slot)
-    },
-    update: (endpoint: Endpoint.Endpoint) => {
-      const slot = byAddress.get(endpoint.address)!
-      const previous = slot.endpoint
-      slot.endpoint = endpoint
-      picker.updated(slot, previous)
-    }
-  }
-}
 
 /**
  * Picks `count` times and checks every window of `Σweight` consecutive picks (sliding by one):
@@ -166,7 +123,11 @@ describe("WeightedRoundRobin", () => {
   it("property: every window of Σweight consecutive picks gives each endpoint its weight, ±1 (10,000 picks)", () => {
     fc.assert(
       fc.property(weightedSet, fc.integer(), (weights, seed) => {
-        const { picker, slots } = harness(WeightedRoundRobin.make(), weights.map((w, i) => ep(i, w)), prng(seed))
+        const { picker, slots } = harness(
+          WeightedRoundRobin.make(),
+          weights.map((w, i) => ep(i, w)),
+          TestPicker.seeded(seed)
+        )
         checkWindows(picker, slots, 10_000)
       }),
       params(1000)
@@ -186,7 +147,7 @@ describe("WeightedRoundRobin", () => {
         fc.array(batch, { minLength: 1, maxLength: 5 }),
         fc.integer(),
         (weights, batches, seed) => {
-          const h = harness(WeightedRoundRobin.make(), weights.map((w, i) => ep(i, w)), prng(seed))
+          const h = harness(WeightedRoundRobin.make(), weights.map((w, i) => ep(i, w)), TestPicker.seeded(seed))
           let nextId = weights.length
           const gone = new Set<string>()
           for (const b of batches) {
@@ -226,7 +187,7 @@ describe("WeightedRoundRobin", () => {
         fc.integer({ min: 0, max: 30 }),
         fc.integer(),
         (from, to, warmup, seed) => {
-          const h = harness(WeightedRoundRobin.make(), [ep(0, from), ep(1, 5), ep(2, 3)], prng(seed))
+          const h = harness(WeightedRoundRobin.make(), [ep(0, from), ep(1, 5), ep(2, 3)], TestPicker.seeded(seed))
           for (let i = 0; i < warmup; i++) h.picker.pick(-1)
           h.update(ep(0, to))
           h.picker.rebalanced()

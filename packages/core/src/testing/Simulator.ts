@@ -676,8 +676,9 @@ export const scenarios: Readonly<Record<string, Scenario>> = { homogeneous, oneS
 
 /**
  * {@link homogeneous} with the last backend (`10.0.0.10`) failing every request, fast: an error
- * after a log-normal time of median 1 ms (σ 0.6), a tenth of a healthy response. An instance
- * whose database is down and answers 503 at once, or a proxy refusing for a crashed process.
+ * after a log-normal time of median 1 ms (σ 0.6), a tenth of a healthy response: an instance
+ * whose database is down and answers 503 at once, or a proxy refusing because the server behind
+ * it crashed.
  *
  * **Details**
  *

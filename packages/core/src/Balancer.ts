@@ -41,6 +41,7 @@ import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
+import * as Semaphore from "effect/Semaphore"
 import * as Stream from "effect/Stream"
 import * as Change from "./Change.ts"
 import type * as Discovery from "./Discovery.ts"
@@ -278,10 +279,15 @@ export const make = <Target>(options: {
         )
       )
     })
-    const start = Effect.gen(function*() {
-      if (watching !== undefined) yield* Fiber.interrupt(watching)
-      watching = yield* Effect.forkIn(watch, scope)
-    })
+    // one (re)subscription at a time, so two resubscribe calls never leave two watches running
+    const lock = yield* Semaphore.make(1)
+    const start = Semaphore.withPermit(
+      lock,
+      Effect.gen(function*() {
+        if (watching !== undefined) yield* Fiber.interrupt(watching)
+        watching = yield* Effect.forkIn(watch, scope)
+      })
+    )
     const services = yield* Effect.context<never>()
     resubscribe = () => {
       Effect.runForkWith(services)(start)

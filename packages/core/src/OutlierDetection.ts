@@ -292,6 +292,33 @@ const numberOption = (
     })
 }
 
+/** A detector's `minimumHosts` and `requestVolume`, read under `detector.` option names. */
+const volumeOptions = (
+  detector: string,
+  given: { readonly minimumHosts?: number | undefined; readonly requestVolume?: number | undefined },
+  defaults: { readonly minimumHosts: number; readonly requestVolume: number }
+): { readonly minimumHosts: number; readonly requestVolume: number } | Policy.PolicyError => {
+  const minimumHosts = numberOption(
+    `${detector}.minimumHosts`,
+    given.minimumHosts,
+    defaults.minimumHosts,
+    1,
+    MAX_COUNT,
+    true
+  )
+  if (typeof minimumHosts !== "number") return minimumHosts
+  const requestVolume = numberOption(
+    `${detector}.requestVolume`,
+    given.requestVolume,
+    defaults.requestVolume,
+    1,
+    MAX_COUNT,
+    true
+  )
+  if (typeof requestVolume !== "number") return requestVolume
+  return { minimumHosts, requestVolume }
+}
+
 const MAX_COUNT = 2_147_483_647
 
 const parse = (options: Options): Settings | Policy.PolicyError => {
@@ -337,25 +364,9 @@ const parse = (options: Options): Settings | Policy.PolicyError => {
       false
     )
     if (typeof stdevFactor !== "number") return stdevFactor
-    const minimumHosts = numberOption(
-      "successRate.minimumHosts",
-      given.minimumHosts,
-      defaultSuccessRate.minimumHosts,
-      1,
-      MAX_COUNT,
-      true
-    )
-    if (typeof minimumHosts !== "number") return minimumHosts
-    const requestVolume = numberOption(
-      "successRate.requestVolume",
-      given.requestVolume,
-      defaultSuccessRate.requestVolume,
-      1,
-      MAX_COUNT,
-      true
-    )
-    if (typeof requestVolume !== "number") return requestVolume
-    successRate = { stdevFactor, minimumHosts, requestVolume }
+    const volume = volumeOptions("successRate", given, defaultSuccessRate)
+    if (volume instanceof Policy.PolicyError) return volume
+    successRate = { stdevFactor, ...volume }
   }
   let failurePercentage: Settings["failurePercentage"]
   if (options.failurePercentage !== undefined && options.failurePercentage !== false) {
@@ -369,25 +380,9 @@ const parse = (options: Options): Settings | Policy.PolicyError => {
       false
     )
     if (typeof threshold !== "number") return threshold
-    const minimumHosts = numberOption(
-      "failurePercentage.minimumHosts",
-      given.minimumHosts,
-      defaultFailurePercentage.minimumHosts,
-      1,
-      MAX_COUNT,
-      true
-    )
-    if (typeof minimumHosts !== "number") return minimumHosts
-    const requestVolume = numberOption(
-      "failurePercentage.requestVolume",
-      given.requestVolume,
-      defaultFailurePercentage.requestVolume,
-      1,
-      MAX_COUNT,
-      true
-    )
-    if (typeof requestVolume !== "number") return requestVolume
-    failurePercentage = { threshold, minimumHosts, requestVolume }
+    const volume = volumeOptions("failurePercentage", given, defaultFailurePercentage)
+    if (volume instanceof Policy.PolicyError) return volume
+    failurePercentage = { threshold, ...volume }
   }
   return {
     isFailure: options.isFailure ?? everyFailure,

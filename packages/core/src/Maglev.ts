@@ -69,9 +69,10 @@ export const defaultTableSize = (n: number): number => maglevImpl.defaultSize(n)
  *
  * **Options**
  *
- * - `tableSize`: a fixed table size, rounded up to a prime, at most 2^26 (default:
- *   {@link defaultTableSize} of the current set; a value that is not a finite number means the
- *   default). Keep it above 100 × the number of endpoints.
+ * - `tableSize`: a fixed table size, an integer from 2 to 2^26, rounded up to a prime (default:
+ *   {@link defaultTableSize} of the current set). Keep it above 100 × the number of endpoints.
+ *   Anything else gives a policy whose `error` makes `Balancer.make` fail with a typed
+ *   `PolicyError` naming the option and the value.
  *
  * **Example**
  *
@@ -89,10 +90,9 @@ export const defaultTableSize = (n: number): number => maglevImpl.defaultSize(n)
  * @since 0.1.0
  */
 export const make = (options?: { readonly tableSize?: number | undefined }): Policy.Policy => {
-  const pinned = options?.tableSize
-  const fixed = pinned !== undefined && Number.isFinite(pinned)
-    ? maglevImpl.primeAtLeast(Math.min(Math.max(2, Math.floor(pinned)), maxTableSize))
-    : undefined
+  const pinned = Policy.integerOption("maglev", "tableSize", options?.tableSize, 0, 2, maxTableSize)
+  if (typeof pinned !== "number") return Policy.invalid(pinned)
+  const fixed = options?.tableSize === undefined ? undefined : maglevImpl.primeAtLeast(pinned)
   return {
     name: "maglev",
     hashed: true,

@@ -103,8 +103,8 @@ export const hash = (key: string): number => hashing.murmur3(key, 0)
  * - `vnodes`: virtual nodes per endpoint of average weight (default {@link defaultVnodes}).
  * - `maxRingSize`: cap on the total (default {@link defaultMaxRingSize}).
  *
- * Both are rounded down to integers and at least 1; a value that is not a finite number means the
- * default.
+ * Each must be an integer from 1 to 2^24; anything else gives a policy whose `error` makes
+ * `Balancer.make` fail with a typed `PolicyError` naming the option and the value.
  *
  * **Example**
  *
@@ -121,8 +121,17 @@ export const make = (options?: {
   readonly vnodes?: number | undefined
   readonly maxRingSize?: number | undefined
 }): Policy.Policy => {
-  const vnodes = atLeastOne(options?.vnodes, defaultVnodes)
-  const maxRingSize = atLeastOne(options?.maxRingSize, defaultMaxRingSize)
+  const vnodes = Policy.integerOption("ring-hash", "vnodes", options?.vnodes, defaultVnodes, 1, 2 ** 24)
+  if (typeof vnodes !== "number") return Policy.invalid(vnodes)
+  const maxRingSize = Policy.integerOption(
+    "ring-hash",
+    "maxRingSize",
+    options?.maxRingSize,
+    defaultMaxRingSize,
+    1,
+    2 ** 24
+  )
+  if (typeof maxRingSize !== "number") return Policy.invalid(maxRingSize)
   return {
     name: "ring-hash",
     hashed: true,
@@ -212,6 +221,3 @@ export const make = (options?: {
 // -----------------------------------------------------------------------------
 // internal
 // -----------------------------------------------------------------------------
-
-const atLeastOne = (value: number | undefined, fallback: number): number =>
-  value !== undefined && Number.isFinite(value) ? Math.max(1, Math.floor(value)) : fallback

@@ -171,14 +171,18 @@ describe("Balancer", () => {
       const cases = [
         [PeakEwma.make({ decay: "0 seconds" }), "decay", `"0 seconds"`],
         [PeakEwma.make({ decay: "ten seconds" as never }), "decay", `"ten seconds"`],
-        [PeakEwma.make({ defaultLatency: -5 }), "defaultLatency", "-5"]
+        [PeakEwma.make({ defaultLatency: -5 }), "defaultLatency", "-5"],
+        [RingHash.make({ vnodes: 0 }), "vnodes", "0"],
+        [RingHash.make({ maxRingSize: 2.5 }), "maxRingSize", "2.5"],
+        [Maglev.make({ tableSize: Number.NaN }), "tableSize", "NaN"],
+        [Maglev.make({ tableSize: 2 ** 30 }), "tableSize", String(2 ** 30)]
       ] as const
       for (const [policy, option, value] of cases) {
         const error = yield* Effect.flip(Balancer.make({ discovery: Discovery.static(three), target: "api", policy }))
         assert.strictEqual(error._tag, "PolicyError")
         assert.strictEqual(error.option, option)
         assert.strictEqual(error.value, value)
-        assert.include(error.message, "peak-ewma")
+        assert.include(error.message, policy.name)
       }
     }))
 

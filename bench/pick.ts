@@ -674,7 +674,7 @@ for (const n of sizes) {
   const balancer = Effect.runSync(Balancer.makeWith({ policy: RoundRobin.make() }))
   Effect.runSync(balancer.apply(Change.diff([], slots.map((s) => s.endpoint))))
   ours.push({
-    c: makeCase("RoundRobin via Balancer.pickUnsafe", compile("t.pickUnsafe(-1)", { t: balancer })),
+    c: makeCase("RoundRobin via Balancer.pickUnsafe", compile("t.pickUnsafe()", { t: balancer })),
     limit: plain.rr,
     peers: [peer.grpc]
   })

@@ -44,9 +44,10 @@ import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import * as Stream from "effect/Stream"
 import * as Change from "./Change.ts"
-import type * as Discovery from "./Discovery.ts"
+import * as Discovery from "./Discovery.ts"
 import type * as Endpoint from "./Endpoint.ts"
 import * as ewma from "./internal/ewma.ts"
+import * as option from "./internal/option.ts"
 import * as Policy from "./Policy.ts"
 
 // -----------------------------------------------------------------------------
@@ -66,12 +67,19 @@ export interface Balancer {
   readonly policy: string
   /** One endpoint, or `NoEndpointAvailable`. */
   readonly pick: Effect.Effect<Endpoint.Endpoint, PickError>
-  /** One endpoint for a request hash (an unsigned 32-bit integer; see `RingHash.hash`). */
+  /**
+   * One endpoint for a request hash: an unsigned 32-bit integer (see `RingHash.hash`). Any other
+   * value fails with {@link InvalidHash}.
+   */
   readonly pickHash: (hash: number) => Effect.Effect<Endpoint.Endpoint, PickError>
-  /** The synchronous pick behind `pick`, for hot loops that manage their own effects. */
+  /**
+   * The synchronous pick behind `pick`, for hot loops that manage their own effects: an endpoint,
+   * or `undefined` when there is none. Throws {@link InvalidHash} for a `hash` that is not an
+   * unsigned 32-bit integer.
+   */
   readonly pickUnsafe: (hash?: number) => Endpoint.Endpoint | undefined
   /** Distinct endpoints, the policy's choice first (Volo's `InstancePicker`), for retries. */
-  readonly picks: (hash?: number) => Effect.Effect<IterableIterator<Endpoint.Endpoint>>
+  readonly picks: (hash?: number) => Effect.Effect<IterableIterator<Endpoint.Endpoint>, InvalidHash>
   /** Runs `f` with a picked endpoint, tracking its pending count, latency and outcome. */
   readonly use: <A, E, R>(
     f: (endpoint: Endpoint.Endpoint) => Effect.Effect<A, E, R>,
@@ -89,11 +97,16 @@ export interface Balancer {
   /** The current endpoints. */
   readonly endpoints: Effect.Effect<ReadonlyArray<Endpoint.Endpoint>>
   /** What a pick would choose now, with the candidates and scores it compared. Draws randomness. */
-  readonly explain: (hash?: number) => Effect.Effect<Policy.Explanation>
+  readonly explain: (hash?: number) => Effect.Effect<Policy.Explanation, InvalidHash>
   /** Applies a change to the slots and the picker (the discovery watch calls this for you). */
   readonly apply: (change: Change.Change) => Effect.Effect<void>
-  /** Completes once the first change has been applied. */
-  readonly ready: Effect.Effect<void>
+  /**
+   * Succeeds once the first change has been applied (at once if it has been). Each run waits at
+   * most the balancer's `readyTimeout` (default {@link defaultReadyTimeout}) and then fails with
+   * {@link NotReady}, which carries the last discovery error; it fails at once when the source has
+   * ended for good without a good update.
+   */
+  readonly ready: Effect.Effect<void, NotReady>
 }
 
 /**
@@ -150,12 +163,51 @@ export class AllEndpointsExcluded extends Schema.TaggedError<AllEndpointsExclude
 }
 
 /**
+ * A request hash that is not an unsigned 32-bit integer (0 to 2^32 − 1) was given to
+ * `pickHash`, `use`, `picks` or `explain`: a negative, fractional, `NaN` or too large number
+ * would otherwise quietly mean some other key.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class InvalidHash extends Schema.TaggedError<InvalidHash>()("InvalidHash", {
+  key: Schema.String,
+  hash: Schema.String
+}) {
+  override get message(): string {
+    return `invalid request hash for ${
+      JSON.stringify(this.key)
+    }: ${this.hash} (expected an unsigned 32-bit integer, 0 to 4294967295, such as RingHash.hash(key)); nothing was picked`
+  }
+}
+
+/**
+ * `ready` gave up: no good discovery update arrived within `waitedMillis` (or the source ended
+ * for good without one). `last` is the last discovery error seen, if any: why the source failed.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class NotReady extends Schema.TaggedError<NotReady>()("NotReady", {
+  key: Schema.String,
+  waitedMillis: Schema.Number,
+  last: Schema.optional(Discovery.DiscoveryError)
+}) {
+  override get message(): string {
+    const why = this.last === undefined
+      ? "no discovery update has arrived"
+      : `the last discovery error: ${this.last.message}`
+    return `balancer ${JSON.stringify(this.key)} is not ready after ${this.waitedMillis} ms: ${why}`
+  }
+}
+
+/**
  * Why a pick found nothing.
  *
  * @category errors
  * @since 0.1.0
  */
-export type PickError = NoEndpointAvailable | AllEndpointsExcluded
+export type PickError = NoEndpointAvailable | AllEndpointsExcluded | InvalidHash
 
 /**
  * Requests handed out by `use`, by `key` and `endpoint`.
@@ -207,6 +259,15 @@ export const latencyTimer = Metric.timer("switchyard_balancer_latency", {
  */
 export const defaultDecayMillis = 10_000
 
+/**
+ * How long `ready` waits for the first good discovery update before it fails with
+ * {@link NotReady}: 30 seconds. Pass `readyTimeout` to change it (`Duration.infinity` waits forever).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const defaultReadyTimeout: Duration.Duration = Duration.seconds(30)
+
 // -----------------------------------------------------------------------------
 // constructors
 // -----------------------------------------------------------------------------
@@ -216,10 +277,18 @@ export const defaultDecayMillis = 10_000
  *
  * **Details**
  *
- * Fails with the policy's `PolicyError` when the policy was built from invalid options (nothing
- * is started). Picks made before the first change fail with `NoEndpointAvailable` (`ready: false`); wait on
- * `ready` first when that matters. If the watch fails, the balancer logs it and keeps serving the
- * last set it had.
+ * - Fails with the policy's `PolicyError` when the policy was built from invalid options, with a
+ *   `PolicyError` (policy `"balancer"`) naming a bad option of its own, and with the discovery's
+ *   `DiscoveryError` when the discovery was; nothing is started.
+ * - The watch is `Discovery.follow`: it never stops. A failed or undecodable update keeps the
+ *   last good set; when the source's stream fails or ends, the balancer re-subscribes with a
+ *   backoff (`backoff`, default `Discovery.defaultBackoff`) and applies the fresh set as a diff,
+ *   so endpoints that survive keep their state. Only a `finite` source (a static list) ends the
+ *   watch.
+ * - Picks made before the first change fail with `NoEndpointAvailable` (`ready: false`); wait on
+ *   `ready` first when that matters. `ready` waits at most `readyTimeout` (default
+ *   {@link defaultReadyTimeout}) and fails with {@link NotReady}, carrying the source's last
+ *   `DiscoveryError`.
  *
  * **Example**
  *
@@ -231,7 +300,8 @@ export const defaultDecayMillis = 10_000
  *   const balancer = yield* Balancer.make({
  *     discovery: Discovery.static([Endpoint.makeUnsafe("10.0.0.1:80"), Endpoint.makeUnsafe("10.0.0.2:80")]),
  *     target: "api",
- *     policy: PeakEwma.make({ decay: "10 seconds" })
+ *     policy: PeakEwma.make({ decay: "10 seconds" }),
+ *     readyTimeout: "5 seconds"
  *   })
  *   yield* balancer.ready
  *   return yield* balancer.use((endpoint) => Effect.succeed(`called ${endpoint.address}`))
@@ -246,39 +316,43 @@ export const make = <Target>(options: {
   readonly target: Target
   readonly policy: Policy.Policy
   readonly trace?: ((explanation: Policy.Explanation) => void) | undefined
-}): Effect.Effect<Balancer, Policy.PolicyError, Scope.Scope> =>
+  readonly readyTimeout?: Duration.Input | undefined
+  readonly backoff?: Discovery.Backoff | undefined
+}): Effect.Effect<Balancer, Policy.PolicyError | Discovery.DiscoveryError, Scope.Scope> =>
   Effect.gen(function*() {
+    const discovery = options.discovery
+    if (discovery.error !== undefined) return yield* Effect.fail(discovery.error)
     const scope = yield* Effect.scope
     let resubscribe = () => {}
-    const balancer = yield* build({
-      key: options.discovery.key(options.target),
+    let last: Discovery.DiscoveryError | undefined
+    const [balancer, internals] = yield* build({
+      key: discovery.key(options.target),
       policy: options.policy,
       trace: options.trace,
+      readyTimeout: options.readyTimeout,
       scope,
-      resubscribe: () => resubscribe()
+      resubscribe: () => resubscribe(),
+      last: () => last
     })
-    // One watch at a time. A resubscription interrupts the current watch and starts a new one;
-    // its first change carries the full set, so it is applied as the diff from what the balancer
-    // holds (endpoints that survive keep their state, vanished ones are removed).
-    let held: ReadonlyArray<Endpoint.Endpoint> = []
+    // One watch at a time. A resubscription (health's, when every host is excluded) interrupts the
+    // current watch and starts a new one from the set the balancer holds; `follow` diffs the fresh
+    // set against it, so endpoints that survive keep their state and vanished ones are removed.
+    let held: ReadonlyArray<Endpoint.Endpoint> | undefined
     let watching: Fiber.Fiber<void> | undefined
-    const watch = Effect.suspend(() => {
-      let first = true
-      return options.discovery.watch(options.target).pipe(
-        Stream.runForEach((change) => {
-          const delta = first ? Change.diff(held, change.all, { key: change.key }) : change
-          first = false
-          held = change.all
-          return balancer.apply(delta)
+    const watch = Effect.suspend(() =>
+      Discovery.follow(discovery, options.target, { backoff: options.backoff, from: held }).pipe(
+        Stream.runForEach((update) => {
+          if (update._tag === "Rejected") {
+            last = update.error
+            return Effect.void
+          }
+          held = update.change.all
+          return balancer.apply(update.change)
         }),
-        Effect.catchCause((cause) =>
-          Effect.logWarning(
-            `balancer ${JSON.stringify(balancer.key)}: discovery watch ended; keeping the last set`,
-            cause
-          )
-        )
+        // only a finite source (or invalid backoff options) ends the watch
+        Effect.andThen(internals.ended)
       )
-    })
+    )
     // one (re)subscription at a time, so two resubscribe calls never leave two watches running
     const lock = yield* Semaphore.make(1)
     const start = Semaphore.withPermit(
@@ -307,26 +381,45 @@ export const makeWith = (options: {
   readonly key?: string | undefined
   readonly policy: Policy.Policy
   readonly trace?: ((explanation: Policy.Explanation) => void) | undefined
+  readonly readyTimeout?: Duration.Input | undefined
 }): Effect.Effect<Balancer, Policy.PolicyError> =>
   Effect.serviceOption(Scope.Scope).pipe(
-    Effect.flatMap((scope) => build({ ...options, scope: Option.getOrUndefined(scope) }))
+    Effect.flatMap((scope) => build({ ...options, scope: Option.getOrUndefined(scope) })),
+    Effect.map(([balancer]) => balancer)
   )
+
+/** What `make` needs from a balancer beyond its public face. */
+interface Internals {
+  /** The watch ended for good: `ready` fails from now on until a change is applied. */
+  readonly ended: Effect.Effect<void>
+}
 
 /** Builds a balancer; background work (health probes) runs in `scope` when there is one. */
 const build = (options: {
   readonly key?: string | undefined
   readonly policy: Policy.Policy
   readonly trace?: ((explanation: Policy.Explanation) => void) | undefined
+  readonly readyTimeout?: Duration.Input | undefined
   readonly scope?: Scope.Scope | undefined
   readonly resubscribe?: (() => void) | undefined
-}): Effect.Effect<Balancer, Policy.PolicyError> =>
+  readonly last?: (() => Discovery.DiscoveryError | undefined) | undefined
+}): Effect.Effect<readonly [Balancer, Internals], Policy.PolicyError> =>
   Effect.gen(function*() {
     const key = options.key ?? ""
     const policy = options.policy
     if (policy.error !== undefined) return yield* Effect.fail(policy.error)
+    const readyMillis = option.millis(
+      "readyTimeout",
+      options.readyTimeout,
+      Duration.toMillis(defaultReadyTimeout),
+      { min: 0, infinite: true }
+    )
+    if (option.isInvalid(readyMillis)) {
+      return yield* Effect.fail(new Policy.PolicyError({ policy: "balancer", ...withoutTag(readyMillis) }))
+    }
     const random = yield* Random.Random
     const clock = yield* Clock.Clock
-    const readyLatch = yield* Deferred.make<void>()
+    const readyLatch = yield* Deferred.make<void, NotReady>()
     const now = () => Number(clock.currentTimeNanosUnsafe()) / 1e6
     const tau = policy.decayMillis ?? defaultDecayMillis
     const slots: Array<Policy.Slot> = []
@@ -376,6 +469,13 @@ const build = (options: {
       const slot = pickSlot(hash)
       return slot === undefined ? Exit.fail(noEndpoint()) : Exit.succeed(slot.endpoint)
     }
+    // a request hash is an unsigned 32-bit integer (`-1` is the pickers' "none", never a user's)
+    const isHash = (hash: number): boolean => hash >>> 0 === hash
+    const invalidHash = (hash: unknown) => new InvalidHash({ key, hash: option.invalid("hash", hash, "").value })
+    const hashOf = (hash: number | undefined): number | InvalidHash =>
+      hash === undefined ? -1 : isHash(hash) ? hash : invalidHash(hash)
+    const notReady = (waitedMillis: number) => new NotReady({ key, waitedMillis, last: options.last?.() })
+    let ended = false
 
     const metricsOf = (address: string): SlotMetrics => {
       let found = metrics.get(address)
@@ -471,6 +571,15 @@ const build = (options: {
         isReady = true
         return Deferred.succeed(readyLatch, undefined)
       })
+    const ready: Effect.Effect<void, NotReady> = Effect.suspend(() => {
+      if (isReady) return Effect.void
+      if (ended) return Effect.fail(notReady(0))
+      if (readyMillis === Infinity) return Deferred.await(readyLatch)
+      return Deferred.await(readyLatch).pipe(Effect.timeoutOrElse({
+        duration: Duration.millis(readyMillis),
+        orElse: () => Effect.suspend(() => isReady ? Effect.void : Effect.fail(notReady(readyMillis)))
+      }))
+    })
 
     const distinct = function*(hash: number): Generator<Endpoint.Endpoint, void, undefined> {
       const tried = new Set<Policy.Slot>()
@@ -501,19 +610,29 @@ const build = (options: {
     }
 
     const pick = singleStep(() => pickExit(-1))
-    return {
+    const balancer: Balancer = {
       key,
       policy: policy.name,
       pick,
-      pickHash: (hash) => Effect.suspend(() => pickExit(hash)),
-      pickUnsafe: (hash = -1) => pickSlot(hash)?.endpoint,
-      picks: (hash = -1) => Effect.sync(() => distinct(hash)),
+      pickHash: (hash) => Effect.suspend(() => isHash(hash) ? pickExit(hash) : Exit.fail(invalidHash(hash))),
+      pickUnsafe: (hash) => {
+        if (hash === undefined) return pickSlot(-1)?.endpoint
+        if (!isHash(hash)) throw invalidHash(hash)
+        return pickSlot(hash)?.endpoint
+      },
+      picks: (hash) =>
+        Effect.suspend(() => {
+          const h = hashOf(hash)
+          return typeof h === "number" ? Effect.succeed(distinct(h)) : Effect.fail(h)
+        }),
       use: <A, E, R>(
         f: (endpoint: Endpoint.Endpoint) => Effect.Effect<A, E, R>,
         options?: { readonly hash?: number | undefined }
       ) =>
         Effect.suspend((): Effect.Effect<A, E | PickError, R> => {
-          const slot = pickSlot(options?.hash ?? -1)
+          const hash = options?.hash
+          if (hash !== undefined && !isHash(hash)) return Effect.fail(invalidHash(hash))
+          const slot = pickSlot(hash ?? -1)
           return slot === undefined ? Effect.fail(noEndpoint()) : runOn(slot, f)
         }),
       useEndpoint: <A, E, R>(endpoint: Endpoint.Endpoint, f: (endpoint: Endpoint.Endpoint) => Effect.Effect<A, E, R>) =>
@@ -536,15 +655,28 @@ const build = (options: {
         }))
       }),
       endpoints: Effect.sync(() => slots.map((slot) => slot.endpoint)),
-      explain: (hash = -1) => Effect.sync(() => picker.explain(hash)),
+      explain: (hash) =>
+        Effect.suspend(() => {
+          const h = hashOf(hash)
+          return typeof h === "number" ? Effect.succeed(picker.explain(h)) : Effect.fail(h)
+        }),
       apply,
-      ready: Deferred.await(readyLatch)
-    } satisfies Balancer
+      ready
+    }
+    const internals: Internals = {
+      ended: Effect.suspend(() => {
+        ended = true
+        return isReady ? Effect.void : Deferred.fail(readyLatch, notReady(0))
+      })
+    }
+    return [balancer, internals] as const
   })
 
 // -----------------------------------------------------------------------------
 // internal
 // -----------------------------------------------------------------------------
+
+const withoutTag = ({ _tag: _, ...rest }: option.Invalid) => rest
 
 /**
  * An Effect that evaluates `run` each time it runs (it is `Effect.suspend(run)`), and that also

@@ -10,14 +10,32 @@
  * **The last good set is never lost.** An update that fails to fetch or to decode does not touch
  * the set a watcher serves: `watch` skips it, logs a warning, and counts it in the
  * `switchyard_discovery_rejected_total` metric; `updates` also hands it to you as a typed
- * `Rejected` element. The same failure repeated (a poll that keeps failing the same way) is
- * counted every time but reported once, until a good update arrives. The next good update is
- * diffed against the last good set, so recovery is one normal `Change`.
+ * `Rejected` element. Every failure counts: a typed error, a defect (an exception thrown inside
+ * the source's effect) and a failure value that has no string form alike. The same failure
+ * repeated (a poll that keeps failing the same way) is counted every time but reported once,
+ * until a good update arrives. The next good update is diffed against the last good set, so
+ * recovery is one normal `Change`.
+ *
+ * **An empty list is not an answer by default.** A registry hiccup that answers `[]` would drop
+ * all traffic, so every constructor rejects an empty update (reason `"Empty"`, the last good set
+ * kept) unless you pass `empty: "accept"`. This follows Finagle, which tells a negative
+ * resolution (`Addr.Neg`) from a bound empty set, and gRPC, whose load-balancing policies treat a
+ * resolver result without addresses as an error rather than a reason to drop every connection;
+ * Envoy's panic threshold makes the same call for health (route to all hosts rather than none).
+ * Pass `empty: "accept"` when an empty set is a real state of your service (scaled to zero).
+ *
+ * **A watch never stops.** {@link follow} — what a `Balancer` watches with — re-subscribes with
+ * a backoff whenever a source's stream fails or ends, diffing the fresh set against the last good
+ * one, and reports each stop as a typed `Rejected` update (reason `"Source"` or `"Ended"`). Only
+ * a source marked `finite` (a static list, a finished script) may end for good.
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
+import * as Random from "effect/Random"
 import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
@@ -25,6 +43,9 @@ import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as Change from "./Change.ts"
 import * as Endpoint from "./Endpoint.ts"
+import * as backoff from "./internal/backoff.ts"
+import * as option from "./internal/option.ts"
+import * as render from "./internal/render.ts"
 
 // -----------------------------------------------------------------------------
 // models
@@ -45,11 +66,23 @@ export interface Discovery<in Target = string> {
    * Every update of `target`, good or bad: a `Changed` for each update that differs from the last
    * good set (the first one always, carrying the full set), a `Rejected` for each update that
    * failed and was skipped (a failure identical to the previous one, with no good update between,
-   * is counted but not repeated). Fails only when the source itself breaks for good.
+   * is counted but not repeated). It may end, or fail when the source's own stream breaks;
+   * {@link follow} re-subscribes in both cases.
    */
   readonly updates: (target: Target) => Stream.Stream<Update, DiscoveryError>
   /** The changes of `target`: `updates` without the rejected ones. */
   readonly watch: (target: Target) => Stream.Stream<Change.Change, DiscoveryError>
+  /**
+   * Whether `updates` ends by design after its last update (a static list, a finished script).
+   * A watcher ({@link follow}, a `Balancer`) then stops there; for any other source an end is a
+   * stop of the source, and the watcher re-subscribes.
+   */
+  readonly finite?: boolean | undefined
+  /**
+   * Set when the discovery was built from invalid options: `discover` and `updates` fail with it
+   * and `Balancer.make` refuses to start with it.
+   */
+  readonly error?: DiscoveryError | undefined
 }
 
 /**
@@ -84,32 +117,53 @@ export interface Rejected {
 }
 
 /**
+ * Why an update was rejected, or a discovery refused:
+ *
+ * - `"Decode"`: the source answered, but the answer is not a valid list of endpoints (`detail`
+ *   names the field and the value);
+ * - `"Fetch"`: asking the source failed (a typed error, a defect, a timeout);
+ * - `"Empty"`: the source answered an empty list, and the discovery rejects those (its `empty`
+ *   option);
+ * - `"Source"`: the source's stream of updates failed; the watcher re-subscribes;
+ * - `"Ended"`: the source's stream of updates ended; the watcher re-subscribes;
+ * - `"Options"`: the discovery was built from an invalid option (nothing is watched).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Reason = "Decode" | "Fetch" | "Empty" | "Source" | "Ended" | "Options"
+
+/**
  * Discovery failed for `key`.
  *
  * **Details**
  *
- * `reason` says how: `"Decode"` (the source answered, but the answer is not a valid list of
- * endpoints; `detail` names the field and value), `"Fetch"` (asking the source failed), or
- * `"Source"` (the source broke and will not recover). `kept` is how many endpoints the watcher
- * kept serving.
+ * `reason` says how (see {@link Reason}); `detail` says what was wrong, with the offending value;
+ * `kept` is how many endpoints the watcher kept serving.
  *
  * @category errors
  * @since 0.1.0
  */
 export class DiscoveryError extends Schema.TaggedError<DiscoveryError>()("DiscoveryError", {
   key: Schema.String,
-  reason: Schema.Literals(["Decode", "Fetch", "Source"]),
+  reason: Schema.Literals(["Decode", "Fetch", "Empty", "Source", "Ended", "Options"]),
   detail: Schema.String,
   kept: Schema.Number
 }) {
   override get message(): string {
-    const what = this.reason === "Decode" ? "an update failed to decode" : this.reason === "Fetch"
-      ? "fetching an update failed"
-      : "the source failed"
-    return `discovery ${
-      JSON.stringify(this.key)
-    }: ${what}: ${this.detail}; kept the last good set of ${this.kept} endpoint${this.kept === 1 ? "" : "s"}`
+    if (this.reason === "Options") return `discovery ${JSON.stringify(this.key)}: ${this.detail}; nothing is watched`
+    return `discovery ${JSON.stringify(this.key)}: ${
+      whatFailed[this.reason]
+    }: ${this.detail}; kept the last good set of ${this.kept} endpoint${this.kept === 1 ? "" : "s"}`
   }
+}
+
+const whatFailed: Record<Exclude<Reason, "Options">, string> = {
+  Decode: "an update failed to decode",
+  Fetch: "fetching an update failed",
+  Empty: "the source answered an empty list",
+  Source: "the source's stream failed",
+  Ended: "the source's stream ended"
 }
 
 /**
@@ -120,6 +174,66 @@ export class DiscoveryError extends Schema.TaggedError<DiscoveryError>()("Discov
  * @since 0.1.0
  */
 export type Payload = Result.Result<unknown, unknown>
+
+/**
+ * What to do with an update that lists no endpoints: `"reject"` it (the default: the last good set
+ * is kept, and the update is a `Rejected` with reason `"Empty"`) or `"accept"` it as a real empty
+ * set.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type EmptyUpdates = "reject" | "accept"
+
+/**
+ * How a watcher waits before it tries again after a failure: `initial` after the first, growing
+ * 1.6× with each further failure in a row, up to `max`, each wait jittered by ±20%.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Backoff {
+  /** The first wait (default 1 second). */
+  readonly initial?: Duration.Input | undefined
+  /** The longest wait (default 30 seconds). */
+  readonly max?: Duration.Input | undefined
+}
+
+/**
+ * The default backoff: 1 second, growing 1.6× to at most 30 seconds, jittered by ±20%. The first
+ * wait, the growth and the jitter are gRPC's connection backoff (`INITIAL_BACKOFF`, `MULTIPLIER`,
+ * `JITTER`); the cap is ours, lower than gRPC's 120 seconds, so that a source that recovers is seen
+ * again within half a minute.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const defaultBackoff: { readonly initial: Duration.Duration; readonly max: Duration.Duration } = {
+  initial: Duration.seconds(1),
+  max: Duration.seconds(30)
+}
+
+/**
+ * The longest a single poll of {@link polling} may take before it counts as a failed fetch: 10
+ * seconds.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const defaultPollTimeout: Duration.Duration = Duration.seconds(10)
+
+/**
+ * Options every constructor takes.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Options<Target> {
+  /** The key of a target's endpoint set (default: `String(target)`). */
+  readonly key?: ((target: Target) => string) | undefined
+  /** What an update with no endpoints means (default `"reject"`; see {@link EmptyUpdates}). */
+  readonly empty?: EmptyUpdates | undefined
+}
 
 /**
  * Counts rejected updates, by `key` and `reason`.
@@ -156,6 +270,13 @@ export const endpointsGauge = Metric.gauge("switchyard_discovery_endpoints", {
  * `discover`; `payloads` is the live feed for `watch`, one `Payload` per update. A source that can
  * only be polled can use {@link polling} instead.
  *
+ * **Details**
+ *
+ * A payload stream that fails (a typed error or a defect) makes `updates` fail with a
+ * `DiscoveryError` of reason `"Source"`; one that ends ends `updates`. Watch through
+ * {@link follow} (as a `Balancer` does) to re-subscribe in both cases. Pass `finite: true` when
+ * the stream ends by design.
+ *
  * **Example**
  *
  * ```ts
@@ -171,41 +292,55 @@ export const endpointsGauge = Metric.gauge("switchyard_discovery_endpoints", {
  * @category constructors
  * @since 0.1.0
  */
-export const make = <Target = string, E = never, E2 = never>(options: {
-  readonly fetch: (target: Target) => Effect.Effect<unknown, E>
-  readonly payloads: (target: Target) => Stream.Stream<Payload, E2>
-  readonly key?: ((target: Target) => string) | undefined
-}): Discovery<Target> => {
+export const make = <Target = string, E = never, E2 = never>(
+  options: Options<Target> & {
+    readonly fetch: (target: Target) => Effect.Effect<unknown, E>
+    readonly payloads: (target: Target) => Stream.Stream<Payload, E2>
+    readonly finite?: boolean | undefined
+  }
+): Discovery<Target> => {
   const key = options.key ?? defaultKey
-  const updates = (target: Target) =>
-    watchPayloads(
-      key(target),
-      options.payloads(target).pipe(
-        Stream.mapError((e) => new DiscoveryError({ key: key(target), reason: "Source", detail: describe(e), kept: 0 }))
+  const settings = readSettings(options)
+  if (settings instanceof DiscoveryError) return refused(key, settings)
+  const updates = (target: Target) => {
+    const k = key(target)
+    return watchPayloads(
+      k,
+      settings,
+      Stream.suspend(() => options.payloads(target)).pipe(
+        Stream.catchCause((cause) =>
+          Cause.hasInterruptsOnly(cause)
+            ? Stream.failCause(cause as Cause.Cause<never>)
+            : Stream.fail(new DiscoveryError({ key: k, reason: "Source", detail: describe(cause), kept: 0 }))
+        )
       )
     )
+  }
   return {
     key,
-    discover: (target) => fetchOnce(key(target), options.fetch(target)),
+    discover: (target) => fetchOnce(key(target), settings, Effect.suspend(() => options.fetch(target))),
     updates,
-    watch: (target) => updates(target).pipe(Stream.filter(isChanged), Stream.map((u) => u.change))
+    watch: (target) => updates(target).pipe(Stream.filter(isChanged), Stream.map((u) => u.change)),
+    finite: options.finite === true
   }
 }
 
 /**
- * A fixed list of endpoints. `watch` emits one `Change` with the whole list, then ends.
+ * A fixed list of endpoints. `watch` emits one `Change` with the whole list, then ends (the
+ * discovery is `finite`). An empty list is rejected unless `empty: "accept"`.
  *
  * @category constructors
  * @since 0.1.0
  */
 const static_ = <Target = string>(
   endpoints: ReadonlyArray<Endpoint.Endpoint>,
-  options?: { readonly key?: ((target: Target) => string) | undefined }
+  options?: Options<Target>
 ): Discovery<Target> =>
   make({
+    ...options,
     fetch: () => Effect.succeed(endpoints),
     payloads: () => Stream.make(Result.succeed(endpoints)),
-    key: options?.key
+    finite: true
   })
 
 export { static_ as static }
@@ -223,17 +358,27 @@ export { static_ as static }
  */
 export const fromRef = <A, Target = string>(
   ref: SubscriptionRef.SubscriptionRef<A>,
-  options?: { readonly key?: ((target: Target) => string) | undefined }
+  options?: Options<Target>
 ): Discovery<Target> =>
   make({
+    ...options,
     fetch: () => SubscriptionRef.get(ref),
-    payloads: () => SubscriptionRef.changes(ref).pipe(Stream.map(Result.succeed)),
-    key: options?.key
+    payloads: () => SubscriptionRef.changes(ref).pipe(Stream.map(Result.succeed))
   })
 
 /**
  * Polls an effect on a schedule; emits a `Change` only when the set differs from the last good
  * one. The first poll runs at once; a failed or undecodable poll keeps the last good set.
+ *
+ * **Details**
+ *
+ * - A poll that fails, dies (throws inside the effect) or takes longer than `timeout` (default
+ *   {@link defaultPollTimeout}) is a rejected update of reason `"Fetch"`; polling goes on.
+ * - While polls keep failing, each wait is the schedule's delay or the `backoff` delay for that
+ *   many failures in a row, whichever is longer (default {@link defaultBackoff}); the first good
+ *   poll returns to the schedule.
+ * - When the schedule ends, the stream ends; a `Balancer` (through {@link follow}) then starts
+ *   polling again after the backoff.
  *
  * **Example**
  *
@@ -253,15 +398,171 @@ export const fromRef = <A, Target = string>(
 export const polling = <E, Target = string>(
   fetch: Effect.Effect<unknown, E> | ((target: Target) => Effect.Effect<unknown, E>),
   schedule: Schedule.Schedule<unknown, unknown>,
-  options?: { readonly key?: ((target: Target) => string) | undefined }
+  options?: Options<Target> & {
+    readonly timeout?: Duration.Input | undefined
+    readonly backoff?: Backoff | undefined
+  }
 ): Discovery<Target> => {
   const fetchFor = typeof fetch === "function" ? fetch : () => fetch
+  const key = options?.key ?? defaultKey
+  const timeout = option.millis("timeout", options?.timeout, Duration.toMillis(defaultPollTimeout), {
+    min: 0,
+    minInclusive: false,
+    infinite: true
+  })
+  const delays = readBackoff(options?.backoff)
+  const invalid = option.isInvalid(timeout) ? timeout : option.isInvalid(delays) ? delays : undefined
+  if (invalid !== undefined) return refused(key, optionsError("", invalid))
+  const poll = (target: Target): Effect.Effect<unknown, unknown> => {
+    const once = Effect.suspend(() => fetchFor(target))
+    return timeout === Infinity ? once : Effect.timeoutOrElse(once, {
+      duration: Duration.millis(timeout as number),
+      orElse: () => Effect.fail(new PollTimeout({ millis: timeout as number }))
+    })
+  }
   return make({
-    fetch: fetchFor,
-    payloads: (target) => Stream.fromEffectSchedule(Effect.result(fetchFor(target)), schedule),
-    key: options?.key
+    ...options,
+    fetch: poll,
+    payloads: (target) =>
+      Stream.suspend(() => {
+        let failures = 0
+        const attempt = Effect.exit(poll(target)).pipe(Effect.map((exit): Payload => {
+          failures = exit._tag === "Success" ? 0 : failures + 1
+          return exit._tag === "Success" ? Result.succeed(exit.value) : Result.fail(exit.cause)
+        }))
+        const spaced = schedule.pipe(Schedule.modifyDelay(({ duration }) =>
+          failures === 0
+            ? Effect.succeed(duration)
+            : Effect.map(Random.next, (u) =>
+              Duration.millis(
+                Math.max(Duration.toMillis(duration), backoff.delay(delays as backoff.Backoff, failures, u))
+              ))
+        ))
+        return Stream.fromEffectSchedule(attempt, spaced)
+      })
   })
 }
+
+/**
+ * A poll of {@link polling} took longer than its `timeout`.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class PollTimeout extends Schema.TaggedError<PollTimeout>()("PollTimeout", {
+  millis: Schema.Number
+}) {
+  override get message(): string {
+    return `the poll did not answer within ${this.millis} ms`
+  }
+}
+
+// -----------------------------------------------------------------------------
+// combinators
+// -----------------------------------------------------------------------------
+
+/**
+ * Watches `target` for as long as the stream runs: the updates of `discovery`, re-subscribed with
+ * a backoff whenever its stream fails or ends. This is what a `Balancer` watches with.
+ *
+ * **Details**
+ *
+ * - The stream never fails and never ends, unless the discovery is `finite` and its stream ends
+ *   (then it ends too), or the discovery was built from invalid options (then it emits one
+ *   `Rejected` of reason `"Options"` and ends).
+ * - Each stop of the source's stream is a `Rejected` update of reason `"Source"` (it failed; a
+ *   defect counts) or `"Ended"`, counted in `switchyard_discovery_rejected_total` and logged once
+ *   for a run of identical stops. It waits `backoff` (default {@link defaultBackoff}, growing
+ *   while stops follow each other with no good update between) and subscribes again.
+ * - A fresh subscription's first set is diffed against the last good set, so endpoints that
+ *   survive a re-subscription are not removed and re-added: recovery is one normal `Change`
+ *   (none when nothing changed). `from` gives the set to diff the very first one against (default
+ *   empty, so the first `Changed` carries the full set).
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const follow = <Target>(
+  discovery: Discovery<Target>,
+  target: Target,
+  options?: {
+    readonly backoff?: Backoff | undefined
+    readonly from?: ReadonlyArray<Endpoint.Endpoint> | undefined
+  }
+): Stream.Stream<Update> =>
+  Stream.suspend(() => {
+    const key = discovery.key(target)
+    if (discovery.error !== undefined) {
+      const error = discovery.error
+      return Stream.make<Array<Update>>({ _tag: "Rejected", error, kept: options?.from ?? [] })
+    }
+    const delays = readBackoff(options?.backoff)
+    if (option.isInvalid(delays)) {
+      const error = optionsError(key, delays)
+      return Stream.fromEffect(
+        Effect.as(Effect.logWarning(error.message), { _tag: "Rejected", error, kept: options?.from ?? [] } as Update)
+      )
+    }
+    let good: ReadonlyArray<Endpoint.Endpoint> = options?.from ?? []
+    let started = options?.from !== undefined
+    let stops = 0
+    let reported: string | undefined
+    const subscription = (): Stream.Stream<Update | Stop> => {
+      let first = true
+      const pending = stops === 0 ?
+        Effect.void :
+        Effect.flatMap(Random.next, (u) => Effect.sleep(Duration.millis(backoff.delay(delays, stops, u))))
+      return Stream.fromEffect(pending).pipe(
+        Stream.drain,
+        Stream.concat(discovery.updates(target)),
+        Stream.map((update): Update | Stop => {
+          if (update._tag === "Rejected") {
+            const error = update.error.kept === good.length ? update.error : withKept(update.error, good.length)
+            return { _tag: "Rejected", error, kept: good }
+          }
+          const change = first && started ? Change.diff(good, update.change.all, { key }) : update.change
+          first = false
+          return { _tag: "Changed", change }
+        }),
+        Stream.concat(Stream.sync((): Update | Stop => discovery.finite === true ? finished : ended)),
+        Stream.catchCause((cause) =>
+          Cause.hasInterruptsOnly(cause)
+            ? Stream.failCause(cause as Cause.Cause<never>)
+            : Stream.succeed(new Stop(cause))
+        )
+      )
+    }
+    const stopped = (stop: Stop): Effect.Effect<ReadonlyArray<Update>> => {
+      stops++
+      const reason = stop.cause === undefined ? "Ended" : "Source"
+      const detail = stop.cause === undefined
+        ? "re-subscribing"
+        : `${describe(stop.cause)}; re-subscribing`
+      const error = new DiscoveryError({ key, reason, detail, kept: good.length })
+      const counted = Metric.update(Metric.withAttributes(rejectedTotal, { key, reason }), 1)
+      const fingerprint = `${reason}:${detail}`
+      const update: Rejected = { _tag: "Rejected", error, kept: good }
+      if (reported === fingerprint) return Effect.as(counted, [update])
+      reported = fingerprint
+      return counted.pipe(Effect.andThen(Effect.logWarning(error.message)), Effect.as([update]))
+    }
+    return Stream.suspend(subscription).pipe(
+      Stream.repeat(Schedule.forever),
+      Stream.takeWhile((step) => step !== finished),
+      Stream.mapEffect((step): Effect.Effect<ReadonlyArray<Update>> => {
+        if (step instanceof Stop) return stopped(step)
+        if (step._tag === "Rejected") return Effect.succeed([step])
+        // after a re-subscription, a set that did not change is no change at all
+        const unchanged = started && Change.isEmpty(step.change)
+        stops = 0
+        reported = undefined
+        started = true
+        good = step.change.all
+        return Effect.succeed(unchanged ? [] : [step])
+      }),
+      Stream.flattenIterable
+    )
+  })
 
 // -----------------------------------------------------------------------------
 // guards
@@ -285,6 +586,67 @@ export const isRejected = (update: Update): update is Rejected => update._tag ==
 
 const defaultKey = (target: unknown): string => String(target)
 
+/** A stop of a source's stream: `cause` when it failed, none when it ended. */
+class Stop {
+  readonly cause: Cause.Cause<unknown> | undefined
+  constructor(cause?: Cause.Cause<unknown>) {
+    this.cause = cause
+  }
+}
+
+const ended = new Stop()
+
+/** The end of a finite source's stream. */
+const finished = new Stop()
+
+interface Settings {
+  readonly acceptEmpty: boolean
+}
+
+const readSettings = (options: { readonly empty?: unknown }): Settings | DiscoveryError => {
+  const empty = options.empty
+  if (empty === undefined || empty === "reject") return { acceptEmpty: false }
+  if (empty === "accept") return { acceptEmpty: true }
+  return optionsError("", option.invalid("empty", empty, `expected "reject" or "accept"`))
+}
+
+const readBackoff = (input: Backoff | undefined): backoff.Backoff | option.Invalid => {
+  const initial = option.millis("backoff.initial", input?.initial, Duration.toMillis(defaultBackoff.initial), {
+    min: 0,
+    minInclusive: false
+  })
+  if (option.isInvalid(initial)) return initial
+  const max = option.millis("backoff.max", input?.max, Math.max(Duration.toMillis(defaultBackoff.max), initial), {
+    min: initial
+  })
+  if (option.isInvalid(max)) return max
+  return backoff.make(initial, max)
+}
+
+const optionsError = (key: string, invalid: option.Invalid): DiscoveryError =>
+  new DiscoveryError({
+    key,
+    reason: "Options",
+    detail: `invalid option ${invalid.option}: ${invalid.value} (${invalid.problem})`,
+    kept: 0
+  })
+
+const withKept = (error: DiscoveryError, kept: number): DiscoveryError =>
+  new DiscoveryError({ key: error.key, reason: error.reason, detail: error.detail, kept })
+
+/** A discovery that refuses to run: every entry point fails with `error`. */
+const refused = <Target>(key: (target: Target) => string, error: DiscoveryError): Discovery<Target> => {
+  const errorFor = (target: Target) =>
+    new DiscoveryError({ key: key(target), reason: error.reason, detail: error.detail, kept: 0 })
+  return {
+    key,
+    discover: (target) => Effect.fail(errorFor(target)),
+    updates: (target) => Stream.fail(errorFor(target)),
+    watch: (target) => Stream.fail(errorFor(target)),
+    error
+  }
+}
+
 interface WatchState {
   readonly good: ReadonlyArray<Endpoint.Endpoint>
   readonly started: boolean
@@ -294,9 +656,10 @@ interface WatchState {
 
 const watchPayloads = (
   key: string,
+  settings: Settings,
   payloads: Stream.Stream<Payload, DiscoveryError>
 ): Stream.Stream<Update, DiscoveryError> => {
-  const rejected = (state: WatchState, reason: "Decode" | "Fetch", detail: string) => {
+  const rejected = (state: WatchState, reason: "Decode" | "Fetch" | "Empty", detail: string) => {
     const counted = Metric.update(Metric.withAttributes(rejectedTotal, { key, reason }), 1)
     const fingerprint = `${reason}:${detail}`
     if (state.rejected === fingerprint) return Effect.as(counted, [state, []] as const)
@@ -311,9 +674,8 @@ const watchPayloads = (
     Stream.mapAccumEffect(
       (): WatchState => ({ good: [], started: false }),
       (state, payload): Effect.Effect<readonly [WatchState, ReadonlyArray<Update>]> => {
-        if (Result.isFailure(payload)) return rejected(state, "Fetch", describe(payload.failure))
-        const decoded = Endpoint.decodeAllResult(payload.success)
-        if (Result.isFailure(decoded)) return rejected(state, "Decode", decoded.failure.message)
+        const decoded = decodePayload(payload, settings)
+        if (Result.isFailure(decoded)) return rejected(state, decoded.failure.reason, decoded.failure.detail)
         const change = Change.diff(state.good, decoded.success, { key })
         if (state.started && Change.isEmpty(change)) {
           return Effect.succeed([state.rejected === undefined ? state : { ...state, rejected: undefined }, []] as const)
@@ -328,22 +690,49 @@ const watchPayloads = (
   )
 }
 
-const fetchOnce = <E>(key: string, fetch: Effect.Effect<unknown, E>) =>
-  fetch.pipe(
-    Effect.mapError((e) => new DiscoveryError({ key, reason: "Fetch", detail: describe(e), kept: 0 })),
-    Effect.flatMap((payload) =>
-      Effect.mapError(
-        Endpoint.decodeAll(payload),
-        (e) => new DiscoveryError({ key, reason: "Decode", detail: e.message, kept: 0 })
+/** A payload's endpoints, or why it is rejected. */
+const decodePayload = (
+  payload: Payload,
+  settings: Settings
+): Result.Result<ReadonlyArray<Endpoint.Endpoint>, Refusal> => {
+  if (Result.isFailure(payload)) return Result.fail({ reason: "Fetch", detail: describe(payload.failure) })
+  const decoded = Endpoint.decodeAllResult(payload.success)
+  if (Result.isFailure(decoded)) return Result.fail({ reason: "Decode", detail: decoded.failure.message })
+  if (decoded.success.length === 0 && !settings.acceptEmpty) {
+    return Result.fail({
+      reason: "Empty",
+      detail: `an update with no endpoints is rejected (pass empty: "accept" to allow it)`
+    })
+  }
+  return Result.succeed(decoded.success)
+}
+
+interface Refusal {
+  readonly reason: "Decode" | "Fetch" | "Empty"
+  readonly detail: string
+}
+
+const fetchOnce = (key: string, settings: Settings, fetch: Effect.Effect<unknown, unknown>) =>
+  Effect.exit(fetch).pipe(
+    Effect.flatMap((exit) => {
+      const decoded = decodePayload(
+        exit._tag === "Success" ? Result.succeed(exit.value) : Result.fail(exit.cause),
+        settings
       )
-    )
+      return Result.isSuccess(decoded)
+        ? Effect.succeed(decoded.success)
+        : Effect.fail(
+          new DiscoveryError({ key, reason: decoded.failure.reason, detail: decoded.failure.detail, kept: 0 })
+        )
+    })
   )
 
-/** A one-line description of a failure of unknown type. */
-const describe = (error: unknown): string => {
-  if (typeof error === "object" && error !== null && "message" in error && typeof error.message === "string") {
-    const tag = "_tag" in error && typeof error._tag === "string" ? `${error._tag}: ` : ""
-    return tag + error.message
-  }
-  return String(error)
+/** A one-line description of a failure of unknown type; a `Cause` is described by its first reason. */
+const describe = (failure: unknown): string => {
+  if (!Cause.isCause(failure)) return render.failure(failure)
+  const first = failure.reasons[0]
+  if (first === undefined) return "(an empty cause)"
+  if (Cause.isFailReason(first)) return render.failure(first.error)
+  if (Cause.isDieReason(first)) return `defect: ${render.failure(first.defect)}`
+  return "interrupted"
 }

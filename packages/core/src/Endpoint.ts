@@ -10,11 +10,13 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as SchemaIssue from "effect/SchemaIssue"
 import * as SchemaTransformation from "effect/SchemaTransformation"
 import * as address from "./internal/address.ts"
+import * as render from "./internal/render.ts"
 
 // -----------------------------------------------------------------------------
 // models
@@ -92,6 +94,27 @@ export const Weight = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1), Schema.
  */
 export const Priority = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0), Schema.isLessThanOrEqualTo(1_000_000))
 
+/** An optional field whose explicit `undefined` decodes as absent (the key is dropped). */
+const absentWhenUndefined = <S extends Schema.Top>(schema: S) =>
+  Schema.optional(schema).pipe(
+    Schema.decodeTo(
+      Schema.optionalKey(Schema.toType(schema)),
+      SchemaTransformation.transformOptional<S["Type"], S["Type"] | undefined>({
+        decode: (value) => Option.filter(value, (v): v is S["Type"] => v !== undefined),
+        encode: (value) => value
+      })
+    )
+  )
+
+const withoutUndefined = (tags: Readonly<Record<string, string | undefined>>): Record<string, string> => {
+  const out: Record<string, string> = {}
+  for (const key in tags) {
+    const tag = tags[key]
+    if (tag !== undefined) out[key] = tag
+  }
+  return out
+}
+
 /**
  * The schema of an endpoint.
  *
@@ -100,7 +123,8 @@ export const Priority = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0), Schem
  * Encoded form (what a discovery source gives):
  * `{ address: string, weight?: number, tags?: Record<string, string>, zone?: string, priority?: number }`.
  * `weight` defaults to {@link defaultWeight}, `tags` to `{}`. `zone` and `priority` stay absent when
- * absent. Excess keys are dropped.
+ * absent. A field (or a tag) given as `undefined` is treated as absent, as JSON would drop it.
+ * Excess keys are dropped.
  *
  * @category models
  * @since 0.1.0
@@ -108,9 +132,21 @@ export const Priority = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0), Schem
 export const Endpoint = Schema.Struct({
   address: Address,
   weight: Weight.pipe(Schema.withDecodingDefault(Effect.succeed(defaultWeight))),
-  tags: Schema.Record(Schema.String, Schema.String).pipe(Schema.withDecodingDefault(Effect.succeed({}))),
-  zone: Schema.optionalKey(Schema.NonEmptyString),
-  priority: Schema.optionalKey(Priority)
+  tags: Schema.Record(Schema.String, Schema.UndefinedOr(Schema.String)).pipe(
+    Schema.decodeTo(
+      Schema.Record(Schema.String, Schema.String),
+      SchemaTransformation.transform({
+        decode: (tags): Record<string, string> => {
+          for (const key in tags) if (tags[key] === undefined) return withoutUndefined(tags)
+          return tags as Record<string, string>
+        },
+        encode: (tags) => tags
+      })
+    ),
+    Schema.withDecodingDefault(Effect.succeed({}))
+  ),
+  zone: absentWhenUndefined(Schema.NonEmptyString),
+  priority: absentWhenUndefined(Priority)
 })
 
 /**
@@ -242,7 +278,7 @@ export const decodeAll = (input: unknown): Effect.Effect<ReadonlyArray<Endpoint>
 export const decodeAllResult = (input: unknown): Result.Result<ReadonlyArray<Endpoint>, EndpointError> => {
   if (!Array.isArray(input)) {
     return Result.fail(
-      new EndpointError({ field: "(list)", value: render(input), problem: "expected an array of endpoints" })
+      new EndpointError({ field: "(list)", value: render.value(input), problem: "expected an array of endpoints" })
     )
   }
   const out: Array<Endpoint> = new Array(input.length)
@@ -326,7 +362,7 @@ const toEndpointError = (error: Schema.SchemaError, input: unknown, prefix: stri
   const missing = path.length > 0 && value === undefined
   return new EndpointError({
     field,
-    value: missing ? "(missing)" : render(value),
+    value: missing ? "(missing)" : render.value(value),
     problem: missing ? "required field is missing" : first?.message ?? "invalid value"
   })
 }
@@ -338,19 +374,4 @@ const joinPath = (prefix: string, path: ReadonlyArray<PropertyKey>): string => {
     text += /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(name) ? (text === "" ? name : `.${name}`) : `[${JSON.stringify(name)}]`
   }
   return text
-}
-
-/** Renders an offending value for a message: JSON where possible, clipped to 120 characters. */
-const render = (value: unknown): string => {
-  let text: string
-  try {
-    text = typeof value === "bigint"
-      ? `${value}n`
-      : value === undefined
-      ? "undefined"
-      : JSON.stringify(value) ?? String(value)
-  } catch {
-    text = Object.prototype.toString.call(value)
-  }
-  return text.length > 120 ? `${text.slice(0, 117)}...` : text
 }

@@ -179,7 +179,7 @@ describe("Balancer", () => {
       ] as const
       for (const [policy, option, value] of cases) {
         const error = yield* Effect.flip(Balancer.make({ discovery: Discovery.static(three), target: "api", policy }))
-        assert.strictEqual(error._tag, "PolicyError")
+        assert(error._tag === "PolicyError", error._tag)
         assert.strictEqual(error.option, option)
         assert.strictEqual(error.value, value)
         assert.include(error.message, policy.name)

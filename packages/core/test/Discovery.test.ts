@@ -44,13 +44,18 @@ const polls: fc.Arbitrary<ReadonlyArray<Poll>> = fc.tuple(
   return out
 })
 
-/** What a watcher must emit for a sequence of polls: the reference model. */
+/** What a watcher must emit for a sequence of polls: the reference model (empty sets rejected). */
 const model = (key: string, script: ReadonlyArray<Poll>): ReadonlyArray<string> => {
   let good: ReadonlyArray<Endpoint.Endpoint> = []
   let started = false
   let lastRejected: string | undefined
   const out: Array<string> = []
   for (const poll of script) {
+    if (poll.kind === "set" && poll.set.length === 0) {
+      if (lastRejected !== "empty") out.push(`rejected Empty kept=${good.length}`)
+      lastRejected = "empty"
+      continue
+    }
     if (poll.kind !== "set") {
       const fingerprint = poll.kind === "fail" ? "fail" : `malformed ${JSON.stringify(poll.payload)}`
       if (fingerprint !== lastRejected) {
@@ -137,7 +142,9 @@ describe("Discovery", () => {
             return Effect.succeed(poll.kind === "set" ? poll.set.map(Endpoint.encode) : poll.payload)
           }))
           const log = yield* Ref.make<ReadonlyArray<string>>([])
-          const fiber = yield* Discovery.polling(fetch, Schedule.spaced("1 second")).updates("svc").pipe(
+          // a backoff no longer than the schedule keeps one poll a second, failed or not
+          const backoff = { initial: "1 second", max: "1 second" } as const
+          const fiber = yield* Discovery.polling(fetch, Schedule.spaced("1 second"), { backoff }).updates("svc").pipe(
             Stream.runForEach((u) => Ref.update(log, (xs) => [...xs, formatUpdate(u)])),
             Effect.forkChild
           )
@@ -184,7 +191,8 @@ describe("Discovery", () => {
           assert.isTrue(Change.sameSet(rejected!.kept, kept))
           assert.deepStrictEqual(Laws.checkUpdates("api", updates), [])
           const last = updates.findLast(Discovery.isChanged)!.change.all
-          assert.isTrue(Change.sameSet(last, after.length === 0 && Change.sameSet(after, kept) ? kept : after))
+          // an empty update is rejected (the default `empty: "reject"`): the good set stays
+          assert.isTrue(Change.sameSet(last, after.length === 0 ? kept : after))
           const count = Effect.runSync(
             Metric.value(Metric.withAttributes(Discovery.rejectedTotal, { key: "api", reason: "Decode" })).pipe(
               Effect.provideService(Metric.MetricRegistry, registry)
@@ -271,7 +279,7 @@ describe("Discovery", () => {
       yield* Laws.checkDiscovery(Discovery.static([ep("a:1")]), "api", { updates: 1 })
 
       const ref = yield* SubscriptionRef.make<unknown>(sets[0])
-      yield* Laws.checkDiscovery(Discovery.fromRef(ref), "api", {
+      yield* Laws.checkDiscovery(Discovery.fromRef(ref, { empty: "accept" }), "api", {
         updates: 5,
         drive: Effect.forEach(sets.slice(1), (s) => Effect.yieldNow.pipe(Effect.andThen(SubscriptionRef.set(ref, s))), {
           discard: true
@@ -281,7 +289,8 @@ describe("Discovery", () => {
       const counter = yield* Ref.make(0)
       const polled = Discovery.polling(
         Ref.getAndUpdate(counter, (n) => n + 1).pipe(Effect.map((n) => sets[Math.min(n, sets.length - 1)])),
-        Schedule.spaced("1 second")
+        Schedule.spaced("1 second"),
+        { empty: "accept" }
       )
       const updates = yield* Laws.checkDiscovery(polled, "api", { updates: 5, drive: TestClock.adjust("10 seconds") })
       assert.deepStrictEqual(updates.map((u) => u._tag), ["Changed", "Changed", "Rejected", "Changed", "Changed"])

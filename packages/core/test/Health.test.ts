@@ -180,7 +180,7 @@ describe("Health", () => {
       for (const [options, option, value] of cases) {
         const policy = Health.make(RoundRobin.make(), { probe, ...options })
         const error = yield* Effect.flip(Balancer.make({ discovery: Discovery.static([a]), target: "api", policy }))
-        assert.strictEqual(error._tag, "PolicyError")
+        assert(error._tag === "PolicyError", error._tag)
         assert.strictEqual(error.option, option)
         assert.strictEqual(error.value, value)
         assert.strictEqual(error.policy, "health")
@@ -276,12 +276,13 @@ describe("Health", () => {
     Effect.gen(function*() {
       const base = Discovery.static([a, b])
       let subscriptions = 0
+      // the balancer watches `updates` (through Discovery.follow)
       const discovery: Discovery.Discovery<string> = {
         ...base,
-        watch: (target) =>
+        updates: (target) =>
           Stream.unwrap(Effect.sync(() => {
             subscriptions++
-            return base.watch(target)
+            return base.updates(target)
           }))
       }
       const { probe, passing } = probeOf()

@@ -460,7 +460,7 @@ describe("OutlierDetection", () => {
         const error = yield* Effect.flip(
           Balancer.make({ discovery: Discovery.static(hostsOf(2)), target: "api", policy })
         )
-        assert.strictEqual(error._tag, "PolicyError")
+        assert(error._tag === "PolicyError", error._tag)
         assert.strictEqual(error.option, option)
         assert.strictEqual(error.value, value)
         assert.include(error.message, "outlier-detection")

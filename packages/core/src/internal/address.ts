@@ -50,6 +50,10 @@ export const parse = (input: string): Parsed | string => {
     if (host === undefined) return `'${rawHost}' is not a dotted IPv4 address (four numbers 0-255, no leading zeros)`
     return { kind: "ipv4", host, port, text: `${host}:${port}` }
   }
+  if (endsInNumber(rawHost)) {
+    return `'${rawHost}' ends in a number, so resolvers read it as an IPv4 address in a legacy form ` +
+      `(0x7f.0.0.1 and 127.1 both mean 127.0.0.1); write the address as four decimal numbers, as in 127.0.0.1`
+  }
   const host = parseHostname(rawHost)
   if (host === undefined) {
     return `'${rawHost}' is not a valid host name (labels of letters, digits and '-', at most 63 characters each)`
@@ -59,9 +63,30 @@ export const parse = (input: string): Parsed | string => {
 
 const parseUnix = (path: string): Parsed | string => {
   if (!path.startsWith("/")) return "a unix socket path must be absolute, as in unix:/run/app.sock"
-  if (path.length > maxUnixPathLength) return `a unix socket path can have at most ${maxUnixPathLength} bytes`
+  const bytes = utf8Length(path)
+  if (bytes > maxUnixPathLength) {
+    return `a unix socket path can have at most ${maxUnixPathLength} bytes in UTF-8; this one has ${bytes}`
+  }
   if (path.includes("\u0000")) return "a unix socket path cannot contain a NUL character"
   return { kind: "unix", path, text: `unix:${path}` }
+}
+
+/** The length of `text` in UTF-8 bytes (the kernel counts bytes; a lone surrogate is written as 3). */
+const utf8Length = (text: string): number => {
+  let bytes = 0
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i)
+    if (unit < 0x80) bytes += 1
+    else if (unit < 0x800) bytes += 2
+    else if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length) {
+      const low = text.charCodeAt(i + 1)
+      if (low >= 0xdc00 && low <= 0xdfff) {
+        bytes += 4
+        i++
+      } else bytes += 3
+    } else bytes += 3
+  }
+  return bytes
 }
 
 const parsePort = (text: string): number | string => {
@@ -78,6 +103,17 @@ const parseIpv4 = (text: string): string | undefined => {
     if (!/^(0|[1-9][0-9]{0,2})$/.test(part) || Number(part) > 255) return undefined
   }
   return text
+}
+
+/**
+ * Whether a name's last label is a number (decimal, or `0x` hex), which makes resolvers and URL
+ * parsers read the whole name as an IPv4 address (`inet_aton`; the WHATWG URL "ends in a number"
+ * rule): `0x7f.0.0.1`, `127.1`, `10.0x1`. No real host name ends in a numeric label.
+ */
+const endsInNumber = (text: string): boolean => {
+  const name = text.endsWith(".") ? text.slice(0, -1) : text
+  const last = name.slice(name.lastIndexOf(".") + 1)
+  return /^[0-9]+$/.test(last) || /^0x[0-9a-f]*$/i.test(last)
 }
 
 const parseHostname = (text: string): string | undefined => {

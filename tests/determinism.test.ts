@@ -73,7 +73,7 @@ export const scenario = (seed: number): Effect.Effect<ReadonlyArray<string>> =>
       Array.from({ length: 60 }),
       () => Effect.all({ delay: Random.nextIntBetween(0, 2_000), event: randomEvent })
     )
-    const events = yield* TestDiscovery.fromEvents(script)
+    const events = yield* Effect.orDie(TestDiscovery.fromEvents(script))
     const polled = Discovery.polling(randomPoll, Schedule.spaced("1500 millis").pipe(Schedule.jittered))
 
     const watchers = yield* Effect.all([

@@ -321,7 +321,10 @@ export const make = <Target>(options: {
 }): Effect.Effect<Balancer, Policy.PolicyError | Discovery.DiscoveryError, Scope.Scope> =>
   Effect.gen(function*() {
     const discovery = options.discovery
-    if (discovery.error !== undefined) return yield* Effect.fail(discovery.error)
+    if (discovery.error !== undefined) {
+      const { reason, detail } = discovery.error
+      return yield* new Discovery.DiscoveryError({ key: discovery.key(options.target), reason, detail, kept: 0 })
+    }
     const scope = yield* Effect.scope
     let resubscribe = () => {}
     let last: Discovery.DiscoveryError | undefined

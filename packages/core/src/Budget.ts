@@ -20,16 +20,18 @@
  * - Defaults are Finagle's `RetryBudget()`: `ttl` **10 seconds**, `minRetriesPerSec` **10**,
  *   `percentCanRetry` **0.2**: under steady traffic about 20% of requests may be retried, on top
  *   of 10 per second.
- * - The floor is earned continuously, 10 tokens a second by default, and at most one window's
- *   worth (`minRetriesPerSec × ttl`, 100) is held. Unlike Finagle's budget, which starts with that
- *   window's worth as a reserve, a fresh budget starts empty: its first token comes after
- *   `1 / minRetriesPerSec` seconds. That is what makes the bound below hold from the first instant.
- * - Valid ranges are also Finagle's: `ttl` from 1 to 60 seconds, `minRetriesPerSec ≥ 0`, and
- *   `percentCanRetry` from 0 to 1000. Anything else makes `make` fail with a typed `BudgetError`.
- * - Guarantee: over any run, the granted withdrawals `W`, the deposits `D` and the time `T` since
- *   `make` (seconds) satisfy `W ≤ percentCanRetry × D + minRetriesPerSec × T`. The proof is in
- *   the model's notes (`internal/budget.ts`). Credit is kept in integer micro-tokens, so the
- *   bound is exact.
+ * - The floor is a reserve, as in Finagle's budget: a fresh budget holds one window's worth
+ *   (`minRetriesPerSec × ttl`: **100 tokens** with the defaults), so a client may retry at once
+ *   after it starts; what it spends is earned back continuously at `minRetriesPerSec` tokens a
+ *   second, and at most that window's worth is held.
+ * - Valid ranges are Finagle's, with an upper bound on the floor: `ttl` from 1 to 60 seconds,
+ *   `minRetriesPerSec` from 0 to 100,000 (so credit stays exact in integer micro-tokens), and
+ *   `percentCanRetry` from 0 to 1000. Anything else (`NaN`, a string, `Infinity`) makes `make`
+ *   fail with a typed `BudgetError` naming the option and the value.
+ * - Guarantee: over any run, the granted withdrawals `W`, the deposits `D`, the time `T` since
+ *   `make` and the ttl `L` (seconds) satisfy `W ≤ percentCanRetry × D + minRetriesPerSec × (T + L)`
+ *   (the `L` term is the reserve). The proof is in the model's notes (`internal/budget.ts`).
+ *   Credit is kept in integer micro-tokens, so the bound is exact.
  * - Time comes from Effect's `Clock`, read when each operation runs, so `TestClock` drives it.
  * - Experimental.
  *
@@ -38,9 +40,9 @@
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as budget from "./internal/budget.ts"
+import * as option from "./internal/option.ts"
 
 // -----------------------------------------------------------------------------
 // models
@@ -138,8 +140,8 @@ export const defaultPercentCanRetry = 0.2
 // -----------------------------------------------------------------------------
 
 /**
- * A retry budget. Its window starts now, and it starts empty: the floor is earned from now on at
- * `minRetriesPerSec` tokens a second.
+ * A retry budget. Its window starts now, holding the reserve of `minRetriesPerSec × ttl` tokens
+ * (100 with the defaults); spent floor credit is earned back at `minRetriesPerSec` tokens a second.
  *
  * **Example**
  *
@@ -170,7 +172,7 @@ export const make = (options?: {
       options?.minRetriesPerSec,
       defaultMinRetriesPerSec,
       0,
-      Infinity
+      maxMinRetriesPerSec
     )
     if (typeof minRetriesPerSec !== "number") return yield* Effect.fail(minRetriesPerSec)
     const percentCanRetry = readNumber("percentCanRetry", options?.percentCanRetry, defaultPercentCanRetry, 0, 1000)
@@ -201,30 +203,24 @@ export const make = (options?: {
 
 const round = (n: number): number => Math.round(n * 1000) / 1000
 
-const readTtl = (input: Duration.Input | undefined): number | BudgetError => {
-  if (input === undefined) return Duration.toMillis(defaultTtl)
-  const duration = Duration.fromInput(input)
-  const millis = Option.isSome(duration) ? Duration.toMillis(duration.value) : Number.NaN
-  return millis >= 1000 && millis <= 60_000 ? millis : new BudgetError({
-    option: "ttl",
-    value: typeof input === "string" ? JSON.stringify(input) : String(input),
-    problem: "expected a duration from 1 to 60 seconds (Finagle's range)"
-  })
-}
+/** The largest floor: 100,000 retries a second (so credit stays exact in integer micro-tokens). */
+const maxMinRetriesPerSec = 100_000
+
+const readTtl = (input: Duration.Input | undefined): number | BudgetError =>
+  orBudgetError(
+    option.millis("ttl", input, Duration.toMillis(defaultTtl), { min: 1000, max: 60_000 }),
+    "expected a duration from 1 to 60 seconds (Finagle's range)"
+  )
 
 const readNumber = (
-  option: string,
+  name: string,
   input: number | undefined,
   fallback: number,
   min: number,
   max: number
-): number | BudgetError => {
-  if (input === undefined) return fallback
-  return Number.isFinite(input) && input >= min && input <= max ? input : new BudgetError({
-    option,
-    value: String(input),
-    problem: max === Infinity
-      ? `expected a finite number of at least ${min}`
-      : `expected a number from ${min} to ${max}`
-  })
-}
+): number | BudgetError => orBudgetError(option.number(name, input, fallback, { min, max }))
+
+const orBudgetError = (read: number | option.Invalid, problem?: string): number | BudgetError =>
+  option.isInvalid(read)
+    ? new BudgetError({ option: read.option, value: read.value, problem: problem ?? read.problem })
+    : read

@@ -299,9 +299,9 @@ export const make = <Target = string, E = never, E2 = never>(
     readonly finite?: boolean | undefined
   }
 ): Discovery<Target> => {
-  const key = options.key ?? defaultKey
   const settings = readSettings(options)
-  if (settings instanceof DiscoveryError) return refused(key, settings)
+  if (settings instanceof DiscoveryError) return refused(settings, options.key)
+  const key = options.key ?? defaultKey
   const updates = (target: Target) => {
     const k = key(target)
     return watchPayloads(
@@ -404,15 +404,20 @@ export const polling = <E, Target = string>(
   }
 ): Discovery<Target> => {
   const fetchFor = typeof fetch === "function" ? fetch : () => fetch
-  const key = options?.key ?? defaultKey
   const timeout = option.millis("timeout", options?.timeout, Duration.toMillis(defaultPollTimeout), {
     min: 0,
     minInclusive: false,
     infinite: true
   })
   const delays = readBackoff(options?.backoff)
-  const invalid = option.isInvalid(timeout) ? timeout : option.isInvalid(delays) ? delays : undefined
-  if (invalid !== undefined) return refused(key, optionsError("", invalid))
+  const invalid = option.isInvalid(timeout)
+    ? timeout
+    : option.isInvalid(delays)
+    ? delays
+    : Schedule.isSchedule(schedule)
+    ? undefined
+    : option.invalid("schedule", schedule, "expected an effect Schedule, such as Schedule.spaced(\"5 seconds\")")
+  if (invalid !== undefined) return refused(optionsError("", invalid), options?.key)
   const poll = (target: Target): Effect.Effect<unknown, unknown> => {
     const once = Effect.suspend(() => fetchFor(target))
     return timeout === Infinity ? once : Effect.timeoutOrElse(once, {
@@ -603,7 +608,10 @@ interface Settings {
   readonly acceptEmpty: boolean
 }
 
-const readSettings = (options: { readonly empty?: unknown }): Settings | DiscoveryError => {
+const readSettings = (options: { readonly empty?: unknown; readonly key?: unknown }): Settings | DiscoveryError => {
+  if (options.key !== undefined && typeof options.key !== "function") {
+    return optionsError("", option.invalid("key", options.key, "expected a function from a target to its key"))
+  }
   const empty = options.empty
   if (empty === undefined || empty === "reject") return { acceptEmpty: false }
   if (empty === "accept") return { acceptEmpty: true }
@@ -635,7 +643,8 @@ const withKept = (error: DiscoveryError, kept: number): DiscoveryError =>
   new DiscoveryError({ key: error.key, reason: error.reason, detail: error.detail, kept })
 
 /** A discovery that refuses to run: every entry point fails with `error`. */
-const refused = <Target>(key: (target: Target) => string, error: DiscoveryError): Discovery<Target> => {
+const refused = <Target>(error: DiscoveryError, given?: unknown): Discovery<Target> => {
+  const key = typeof given === "function" ? given as (target: Target) => string : defaultKey
   const errorFor = (target: Target) =>
     new DiscoveryError({ key: key(target), reason: error.reason, detail: error.detail, kept: 0 })
   return {

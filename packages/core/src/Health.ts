@@ -80,6 +80,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import type * as Endpoint from "./Endpoint.ts"
 import * as eligible from "./internal/eligible.ts"
+import * as render from "./internal/render.ts"
 import * as Policy from "./Policy.ts"
 
 // -----------------------------------------------------------------------------
@@ -227,17 +228,42 @@ interface Settings {
 
 const everyFailure = (): boolean => true
 
+/** The largest count an option accepts. */
+const maxCount = 2_147_483_647
+
 const parse = (options: Options): Settings | Policy.PolicyError => {
-  const threshold = options.threshold ?? defaultThreshold
-  if (!Number.isInteger(threshold) || threshold === 0) {
+  const threshold = Policy.integerOption(
+    "health",
+    "threshold",
+    options.threshold,
+    defaultThreshold,
+    -maxCount,
+    maxCount
+  )
+  if (threshold instanceof Policy.PolicyError) return threshold
+  if (threshold === 0) {
     return new Policy.PolicyError({
       policy: "health",
       option: "threshold",
-      value: String(options.threshold),
+      value: "0",
       problem:
         "expected a positive integer, or a negative one to turn health checking off (0 is rejected, as in ServiceTalk)"
     })
   }
+  const probe = Policy.functionOption("health", "probe", options.probe)
+  if (probe instanceof Policy.PolicyError) return probe
+  if (probe === undefined) {
+    return new Policy.PolicyError({
+      policy: "health",
+      option: "probe",
+      value: "undefined",
+      problem: "expected a function"
+    })
+  }
+  const isFailure = Policy.functionOption("health", "isFailure", options.isFailure)
+  if (isFailure instanceof Policy.PolicyError) return isFailure
+  const gate = Policy.booleanOption("health", "gateNewEndpoints", options.gateNewEndpoints, false)
+  if (gate instanceof Policy.PolicyError) return gate
   const interval = spacing("interval", options.interval, defaultInterval, "jitter", options.jitter, defaultJitter)
   if (interval instanceof Policy.PolicyError) return interval
   const resubscribe = spacing(
@@ -258,14 +284,14 @@ const parse = (options: Options): Settings | Policy.PolicyError => {
   )
   if (typeof slowStart !== "number") return slowStart
   return {
-    probe: options.probe,
+    probe,
     threshold,
-    isFailure: options.isFailure ?? everyFailure,
+    isFailure: isFailure ?? everyFailure,
     interval: interval[0],
     jitter: interval[1],
     resubscribeInterval: resubscribe[0],
     resubscribeJitter: resubscribe[1],
-    gate: options.gateNewEndpoints === true,
+    gate,
     slowStart
   }
 }
@@ -290,11 +316,7 @@ const spacing = (
     return new Policy.PolicyError({
       policy: "health",
       option: jitterName,
-      value: jitterInput === undefined
-        ? `${jitter} ms (the default)`
-        : typeof jitterInput === "string"
-        ? JSON.stringify(jitterInput)
-        : String(jitterInput),
+      value: jitterInput === undefined ? `${jitter} ms (the default)` : render.value(jitterInput),
       problem: `expected less than ${intervalName} (${interval} ms): ${intervalName} − ${jitterName} must stay positive`
     })
   }

@@ -41,6 +41,7 @@ import * as Schema from "effect/Schema"
 import type * as Balancer from "./Balancer.ts"
 import type * as Budget from "./Budget.ts"
 import type * as Endpoint from "./Endpoint.ts"
+import * as option from "./internal/option.ts"
 
 // -----------------------------------------------------------------------------
 // models
@@ -135,7 +136,10 @@ export const minPercentileDelay: Duration.Duration = Duration.millis(1)
  *   last failure once none is left.
  * - Load cap. With a `budget`, each call deposits once, and each backup withdraws a token. With
  *   no token, no backup is sent and the call goes on with the attempts it has; that is not an
- *   error. `maxHedges` caps the backups per call.
+ *   error. `maxHedges` caps the backups per call (an integer from 0 to 10; default 1).
+ * - Invalid options (a `NaN` or negative delay, a percentile outside (0, 1), a fractional or
+ *   too large `maxHedges`, a `nonFatal` that is not a function) fail `make` with a `HedgeError`
+ *   naming the option and the value.
  * - On success, or when the call is interrupted, every attempt still running is interrupted and
  *   awaited before `use` returns, so their pending counts are back to 0.
  *
@@ -166,29 +170,21 @@ export const make = <E = unknown>(options: {
   readonly window?: number | undefined
 }): Effect.Effect<Hedger<E>, HedgeError> =>
   Effect.suspend(() => {
-    const maxHedges = options.maxHedges ?? defaultMaxHedges
-    if (!Number.isInteger(maxHedges) || maxHedges < 0) {
-      return Effect.fail(invalid("maxHedges", maxHedges, "expected an integer of at least 0"))
+    const maxHedges = option.number("maxHedges", options.maxHedges, defaultMaxHedges, {
+      min: 0,
+      max: maxMaxHedges,
+      integer: true
+    })
+    if (option.isInvalid(maxHedges)) return Effect.fail(toHedgeError(maxHedges))
+    const windowSize = option.number("window", options.window, defaultWindow, { min: 1, max: 1_000_000, integer: true })
+    if (option.isInvalid(windowSize)) return Effect.fail(toHedgeError(windowSize))
+    if (options.nonFatal !== undefined && typeof options.nonFatal !== "function") {
+      return Effect.fail(toHedgeError(option.invalid("nonFatal", options.nonFatal, "expected a function")))
     }
-    const windowSize = options.window ?? defaultWindow
-    if (!Number.isInteger(windowSize) || windowSize < 1 || windowSize > 1_000_000) {
-      return Effect.fail(invalid("window", windowSize, "expected an integer from 1 to 1000000"))
-    }
-    const spec = options.delay
-    let fixed = Number.NaN
-    let percentile = Number.NaN
-    if (typeof spec === "object" && spec !== null && "percentile" in spec) {
-      percentile = spec.percentile
-      if (!(percentile > 0 && percentile < 1)) {
-        return Effect.fail(invalid("delay.percentile", percentile, "expected a number between 0 and 1 (exclusive)"))
-      }
-    } else {
-      const duration = Duration.fromInput(spec)
-      fixed = Option.isSome(duration) ? Duration.toMillis(duration.value) : Number.NaN
-      if (!(Number.isFinite(fixed) && fixed >= 0)) {
-        return Effect.fail(invalid("delay", spec, "expected a finite duration of at least 0, or { percentile }"))
-      }
-    }
+    const delay = readDelay(options.delay)
+    if (option.isInvalid(delay)) return Effect.fail(toHedgeError(delay))
+    const fixed = "fixed" in delay ? delay.fixed : Number.NaN
+    const percentile = "percentile" in delay ? delay.percentile : Number.NaN
     const samples = makeSamples(windowSize, percentile)
     const nextDelay = (): number | undefined => Number.isNaN(percentile) ? fixed : delayOf(samples)
     const nonFatal = options.nonFatal ?? (() => true)
@@ -229,23 +225,34 @@ interface Arrival<A, E> {
   readonly exit: Exit.Exit<A, E>
 }
 
-const invalid = (option: string, value: unknown, problem: string): HedgeError =>
-  new HedgeError({
-    option,
-    value: typeof value === "string"
-      ? JSON.stringify(value)
-      : typeof value === "object"
-      ? safeJson(value)
-      : String(value),
-    problem
-  })
+const toHedgeError = (invalid: option.Invalid): HedgeError =>
+  new HedgeError({ option: invalid.option, value: invalid.value, problem: invalid.problem })
 
-const safeJson = (value: unknown): string => {
-  try {
-    return JSON.stringify(value) ?? String(value)
-  } catch {
-    return String(value)
+/** The most backups per call: 10. */
+const maxMaxHedges = 10
+
+/** A fixed delay in ms, or a percentile of recent latencies. */
+const readDelay = (
+  spec: unknown
+): { readonly fixed: number } | { readonly percentile: number } | option.Invalid => {
+  const isPercentile = typeof spec === "object" && spec !== null && !Duration.isDuration(spec) && !Array.isArray(spec)
+  if (isPercentile) {
+    const percentile = option.number("delay.percentile", (spec as { readonly percentile?: unknown }).percentile, -1, {
+      min: 0,
+      max: 1,
+      minInclusive: false,
+      maxInclusive: false
+    })
+    if (option.isInvalid(percentile)) return percentile
+    return percentile === -1
+      ? option.invalid("delay", spec, "expected a duration, or { percentile } with a number between 0 and 1")
+      : { percentile }
   }
+  const fixed = option.millis("delay", spec, -1, { min: 0 })
+  if (option.isInvalid(fixed)) return fixed
+  return fixed === -1
+    ? option.invalid("delay", spec, "expected a duration of at least 0 ms, or { percentile }")
+    : { fixed }
 }
 
 const hedged = <A, E, R>(

@@ -279,18 +279,10 @@ const numberOption = (
   min: number,
   max: number,
   integer: boolean
-): number | Policy.PolicyError => {
-  if (input === undefined) return fallback
-  return typeof input === "number" && Number.isFinite(input) && input >= min && input <= max &&
-      (!integer || Number.isInteger(input))
-    ? input
-    : new Policy.PolicyError({
-      policy: NAME,
-      option,
-      value: String(input),
-      problem: `expected ${integer ? "an integer" : "a number"} from ${min} to ${max}`
-    })
-}
+): number | Policy.PolicyError =>
+  integer
+    ? Policy.integerOption(NAME, option, input, fallback, min, max)
+    : Policy.numberOption(NAME, option, input, fallback, min, max)
 
 /** A detector's `minimumHosts` and `requestVolume`, read under `detector.` option names. */
 const volumeOptions = (
@@ -322,6 +314,8 @@ const volumeOptions = (
 const MAX_COUNT = 2_147_483_647
 
 const parse = (options: Options): Settings | Policy.PolicyError => {
+  const isFailure = Policy.functionOption(NAME, "isFailure", options.isFailure)
+  if (isFailure instanceof Policy.PolicyError) return isFailure
   const interval = Policy.durationOption(NAME, "interval", options.interval, defaultInterval, {
     millis: 0,
     inclusive: false
@@ -385,7 +379,7 @@ const parse = (options: Options): Settings | Policy.PolicyError => {
     failurePercentage = { threshold, ...volume }
   }
   return {
-    isFailure: options.isFailure ?? everyFailure,
+    isFailure: isFailure ?? everyFailure,
     interval,
     base,
     max: Math.max(base, max),

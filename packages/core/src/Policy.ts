@@ -18,9 +18,9 @@
  */
 import * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Endpoint from "./Endpoint.ts"
+import * as options from "./internal/option.ts"
 
 // -----------------------------------------------------------------------------
 // models
@@ -223,7 +223,8 @@ export const invalid = (error: PolicyError): Policy => ({
 
 /**
  * Reads a duration option as milliseconds: the default when absent, a `PolicyError` when it is
- * not a duration or not within `[min, ∞)` (finite).
+ * not a duration (`NaN` included), not finite, not within `[min, ∞)` (or `(min, ∞)`), or longer
+ * than 2^31 − 1 ms (about 24.8 days, the longest delay a JavaScript timer holds).
  *
  * @category constructors
  * @since 0.1.0
@@ -234,22 +235,15 @@ export const durationOption = (
   input: Duration.Input | undefined,
   fallback: Duration.Duration,
   min: { readonly millis: number; readonly inclusive: boolean }
-): number | PolicyError => {
-  if (input === undefined) return Duration.toMillis(fallback)
-  const duration = Duration.fromInput(input)
-  const millis = Option.isSome(duration) ? Duration.toMillis(duration.value) : Number.NaN
-  const ok = Number.isFinite(millis) && (min.inclusive ? millis >= min.millis : millis > min.millis)
-  return ok ? millis : new PolicyError({
+): number | PolicyError =>
+  orPolicyError(
     policy,
-    option,
-    value: typeof input === "string" ? JSON.stringify(input) : String(input),
-    problem: `expected a finite duration ${min.inclusive ? "of at least" : "greater than"} ${min.millis} ms`
-  })
-}
+    options.millis(option, input, Duration.toMillis(fallback), { min: min.millis, minInclusive: min.inclusive })
+  )
 
 /**
  * Reads an integer option: the default when absent, a `PolicyError` when it is not an integer
- * within `[min, max]`.
+ * within `[min, max]` (a string, `NaN` or `1.5` included).
  *
  * @category constructors
  * @since 0.1.0
@@ -261,15 +255,54 @@ export const integerOption = (
   fallback: number,
   min: number,
   max: number
-): number | PolicyError => {
-  if (input === undefined) return fallback
-  return Number.isInteger(input) && input >= min && input <= max ? input : new PolicyError({
-    policy,
-    option,
-    value: String(input),
-    problem: `expected an integer from ${min} to ${max}`
-  })
-}
+): number | PolicyError => orPolicyError(policy, options.number(option, input, fallback, { min, max, integer: true }))
+
+/**
+ * Reads a number option: the default when absent, a `PolicyError` when it is not a finite number
+ * within `[min, max]`.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const numberOption = (
+  policy: string,
+  option: string,
+  input: number | undefined,
+  fallback: number,
+  min: number,
+  max: number
+): number | PolicyError => orPolicyError(policy, options.number(option, input, fallback, { min, max }))
+
+/**
+ * Reads a boolean option: the default when absent, a `PolicyError` when it is not `true` or
+ * `false`.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const booleanOption = (
+  policy: string,
+  option: string,
+  input: boolean | undefined,
+  fallback: boolean
+): boolean | PolicyError => orPolicyError(policy, options.boolean(option, input, fallback))
+
+/**
+ * Checks that a function option (a probe, a classifier) is a function when given: the value, or
+ * a `PolicyError`.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const functionOption = <F>(policy: string, option: string, input: F | undefined): F | undefined | PolicyError =>
+  input === undefined || typeof input === "function"
+    ? input
+    : orPolicyError<never>(policy, options.invalid(option, input, "expected a function"))
+
+const orPolicyError = <A>(policy: string, read: A | options.Invalid): A | PolicyError =>
+  options.isInvalid(read)
+    ? new PolicyError({ policy, option: read.option, value: read.value, problem: read.problem })
+    : read
 
 /**
  * A fresh slot for an endpoint, with no load and no latency sample.

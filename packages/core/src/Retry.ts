@@ -44,6 +44,7 @@ import * as Schema from "effect/Schema"
 import * as Balancer from "./Balancer.ts"
 import type * as Budget from "./Budget.ts"
 import type * as Endpoint from "./Endpoint.ts"
+import * as option from "./internal/option.ts"
 
 // -----------------------------------------------------------------------------
 // models
@@ -258,8 +259,9 @@ export const isNotSent = (error: unknown): boolean => {
  *
  * **Details**
  *
- * - `maxAttempts` must be an integer ≥ 1. `perTryTimeout` and `deadline` must be finite
- *   durations > 0.
+ * - `maxAttempts` must be an integer from 1 to 100. `perTryTimeout` and `deadline` must be
+ *   finite durations > 0 and at most 2^31 − 1 ms; `retryOn` and `notSent` functions;
+ *   `idempotent` a boolean. `NaN`, `Infinity` and strings that are not durations are refused.
  * - `schedule` may be any Effect `Schedule` without requirements. Each retry waits the schedule's
  *   next delay. If the schedule ends, retrying stops and the last error is returned.
  * - With a `budget`, each call to `use` deposits once (one request), and each retry withdraws
@@ -297,28 +299,33 @@ export const make = <E = unknown>(options?: {
   readonly deadline?: Duration.Input | undefined
   readonly budget?: Budget.Budget | undefined
 }): Retry<E> => {
-  const maxAttempts = options?.maxAttempts ?? defaultMaxAttempts
+  const maxAttempts = option.number("maxAttempts", options?.maxAttempts, defaultMaxAttempts, {
+    min: 1,
+    max: maxMaxAttempts,
+    integer: true
+  })
   const perTryTimeout = readDuration("perTryTimeout", options?.perTryTimeout)
   const deadline = readDuration("deadline", options?.deadline)
-  const error = !Number.isInteger(maxAttempts) || maxAttempts < 1
-    ? new RetryError({
-      option: "maxAttempts",
-      value: String(maxAttempts),
-      problem: "expected an integer of at least 1"
-    })
-    : perTryTimeout instanceof RetryError
-    ? perTryTimeout
-    : deadline instanceof RetryError
-    ? deadline
-    : undefined
-  return {
+  const idempotent = option.boolean("idempotent", options?.idempotent, false)
+  const invalid = [
     maxAttempts,
+    perTryTimeout,
+    deadline,
+    idempotent,
+    functionOption("retryOn", options?.retryOn),
+    functionOption("notSent", options?.notSent)
+  ].find(option.isInvalid)
+  const error = invalid === undefined
+    ? undefined
+    : new RetryError({ option: invalid.option, value: invalid.value, problem: invalid.problem })
+  return {
+    maxAttempts: option.isInvalid(maxAttempts) ? defaultMaxAttempts : maxAttempts,
     schedule: options?.schedule ?? defaultSchedule,
     retryOn: options?.retryOn ?? isRetryable,
     notSent: options?.notSent ?? isNotSent,
-    idempotent: options?.idempotent ?? false,
-    perTryTimeout: perTryTimeout instanceof RetryError ? undefined : perTryTimeout,
-    deadline: deadline instanceof RetryError ? undefined : deadline,
+    idempotent: idempotent === true,
+    perTryTimeout: option.isInvalid(perTryTimeout) ? undefined : perTryTimeout,
+    deadline: option.isInvalid(deadline) ? undefined : deadline,
     budget: options?.budget,
     error
   }
@@ -412,18 +419,19 @@ interface Progress {
 const round = (n: number): number => Math.round(n * 1000) / 1000
 
 const readDuration = (
-  option: string,
+  name: string,
   input: Duration.Input | undefined
-): Duration.Duration | undefined | RetryError => {
+): Duration.Duration | undefined | option.Invalid => {
   if (input === undefined) return undefined
-  const duration = Duration.fromInput(input)
-  const millis = Option.isSome(duration) ? Duration.toMillis(duration.value) : Number.NaN
-  return Number.isFinite(millis) && millis > 0 ? Duration.millis(millis) : new RetryError({
-    option,
-    value: typeof input === "string" ? JSON.stringify(input) : String(input),
-    problem: "expected a finite duration greater than 0"
-  })
+  const millis = option.millis(name, input, 0, { min: 0, minInclusive: false })
+  return option.isInvalid(millis) ? millis : Duration.millis(millis)
 }
+
+const functionOption = (name: string, input: unknown): option.Invalid | undefined =>
+  input === undefined || typeof input === "function" ? undefined : option.invalid(name, input, "expected a function")
+
+/** The most attempts a policy allows: 100. */
+const maxMaxAttempts = 100
 
 /** The attempt loop; `progress` is read by the deadline's error. */
 const run = <A, E extends P, R, P>(

@@ -40,15 +40,20 @@ const options = fc.record({
 })
 
 /**
- * The issue's bound, evaluated in floating point: attempts beyond the requests (withdrawals) ≤
- * percent × requests + minPerSecond × elapsed seconds. The slack of 1e-9 only absorbs the rounding
- * of this float expression. The budget itself counts in integer micro-tokens and rounds down.
+ * The bound, evaluated in floating point: attempts beyond the requests (withdrawals) ≤
+ * percent × requests + minPerSecond × (elapsed seconds + ttl seconds), the ttl term being the
+ * reserve a fresh budget holds. The slack of 1e-9 only absorbs the rounding of this float
+ * expression. The budget itself counts in integer micro-tokens and rounds down.
  */
 const bound = (o: budget.Options, deposits: number, elapsedMs: number): number =>
-  o.percent * deposits + (o.minPerSecond * elapsedMs) / 1000 + 1e-9
+  o.percent * deposits + (o.minPerSecond * (elapsedMs + o.ttlMillis)) / 1000 + 1e-9
+
+/** The reserve a fresh budget holds: one window of the floor, in whole micro-tokens. */
+const reserve = (o: budget.Options): number =>
+  Math.floor((o.minPerSecond * budget.scale * o.ttlMillis) / 1000) / budget.scale
 
 describe("internal/budget", () => {
-  it("property: withdrawals never exceed percent × deposits + minPerSecond × elapsed seconds, credit left never exceeds the floor plus the last ttl's deposits, and a withdrawal is granted exactly when a whole token is there", () => {
+  it("property: withdrawals never exceed percent × deposits + minPerSecond × (elapsed + ttl) seconds, credit left never exceeds the floor plus the last ttl's deposits, and a withdrawal is granted exactly when a whole token is there", () => {
     fc.assert(
       fc.property(options, ops, fc.integer({ min: 0, max: 2 ** 40 }), (o, sequence, start) => {
         const state = budget.make(o)
@@ -56,8 +61,8 @@ describe("internal/budget", () => {
         let deposits = 0
         let withdrawals = 0
         const depositTimes: Array<number> = []
-        // a fresh budget starts empty: the floor is earned as time passes
-        assert.strictEqual(budget.balance(state, now), 0)
+        // a fresh budget holds the reserve: one window of the floor
+        assert.strictEqual(budget.balance(state, now), reserve(o))
         for (const op of sequence) {
           if (op.kind === "wait") now += op.ms
           else if (op.kind === "deposit") {
@@ -85,8 +90,9 @@ describe("internal/budget", () => {
     )
   })
 
-  it("Finagle's defaults: the floor earns 10 tokens a second, up to a window's 100; a fresh budget starts empty", () => {
+  it("Finagle's defaults: a fresh budget holds a window's 100 tokens; spent, the floor earns 10 a second back, up to 100", () => {
     const state = budget.make({ ttlMillis: 10_000, minPerSecond: 10, percent: 0.2 })
+    for (let i = 0; i < 100; i++) assert.isTrue(budget.tryWithdraw(state, 0), `reserve token ${i}`)
     assert.isFalse(budget.tryWithdraw(state, 0))
     assert.isFalse(budget.tryWithdraw(state, 99))
     assert.isTrue(budget.tryWithdraw(state, 100))
@@ -111,13 +117,14 @@ describe("internal/budget", () => {
   it("deposits expire after ttl (at slice granularity): the balance falls back to the floor", () => {
     const state = budget.make({ ttlMillis: 10_000, minPerSecond: 1, percent: 1 })
     for (let i = 0; i < 50; i++) budget.deposit(state, 0)
-    assert.strictEqual(budget.balance(state, 0), 50)
-    assert.strictEqual(budget.balance(state, 9_999), 59.999)
+    // the reserve (10) is a full window of the floor: it earns nothing more until spent
+    assert.strictEqual(budget.balance(state, 0), 60)
+    assert.strictEqual(budget.balance(state, 9_999), 60)
     assert.strictEqual(budget.balance(state, 10_000), 10)
     // spent credit is spent: the floor is earned again over time, the deposits never come back
     const spent = budget.make({ ttlMillis: 10_000, minPerSecond: 1, percent: 1 })
     for (let i = 0; i < 5; i++) budget.deposit(spent, 0)
-    for (let i = 0; i < 5; i++) assert.isTrue(budget.tryWithdraw(spent, 0))
+    for (let i = 0; i < 15; i++) assert.isTrue(budget.tryWithdraw(spent, 0))
     assert.strictEqual(budget.balance(spent, 0), 0)
     assert.strictEqual(budget.balance(spent, 3_000), 3)
     assert.strictEqual(budget.balance(spent, 100_000), 10)
@@ -133,13 +140,17 @@ describe("internal/budget", () => {
 })
 
 describe("Budget", () => {
-  it.effect("defaults are Finagle's; a fresh budget starts empty and earns 10 tokens a second, up to 100", () =>
+  it.effect("defaults are Finagle's; a fresh budget holds 100 tokens, a retry right after make is granted, and spent tokens come back at 10 a second", () =>
     Effect.gen(function*() {
       const b = yield* Budget.make()
       assert.strictEqual(b.minRetriesPerSec, 10)
       assert.strictEqual(b.percentCanRetry, 0.2)
       assert.strictEqual(b.ttl.toString(), "10000 millis")
+      assert.strictEqual(yield* b.balance, 100)
+      yield* b.withdraw
+      for (let i = 0; i < 99; i++) yield* b.withdraw
       assert.strictEqual(yield* b.balance, 0)
+      assert.strictEqual((yield* Effect.flip(b.withdraw))._tag, "BudgetExhausted")
       yield* TestClock.adjust("1 second")
       assert.strictEqual(yield* b.balance, 10)
       yield* TestClock.adjust("1 minute")
@@ -195,7 +206,7 @@ describe("Budget", () => {
       }
     }))
 
-  it("property: through Effect's Clock too, withdrawals stay within percentCanRetry × requests + minRetriesPerSec × elapsed seconds", async () => {
+  it("property: through Effect's Clock too, withdrawals stay within percentCanRetry × requests + minRetriesPerSec × (elapsed + ttl) seconds", async () => {
     await fc.assert(
       fc.asyncProperty(options, ops, (o, sequence) =>
         Effect.runPromise(

@@ -10,23 +10,24 @@
  *   granted while it was the current slice, in integer units ({@link scale} units to a token, so
  *   sums are exact). A deposit adds `⌊percent·scale⌋` units to the current slice; when time enters
  *   a new slice, the oldest slice's leftover credit is dropped (deposits expire after `ttl`).
- * - The floor: earned continuously from the first call at `minPerSecond` tokens per second (in
- *   whole units: by time `t` exactly `⌊minPerSecond·scale·t/1000⌋` units have been earned in
- *   all), and what is unspent is capped at one window's worth, `minPerSecond × ttl` tokens.
- *   Unlike Finagle there is no up-front reserve: a fresh budget starts empty and earns its first
- *   token after `1/minPerSecond` seconds, so the bound below needs no `ttl` term.
+ * - The floor: a reserve of one window's worth, `minPerSecond × ttl` tokens, held from the first
+ *   call (Finagle's `TokenRetryBudget` reserve, so a client may retry at once after it starts),
+ *   then earned back continuously at `minPerSecond` tokens per second (in whole units: by time
+ *   `t` exactly `⌊minPerSecond·scale·t/1000⌋` units have been earned in all), what is unspent
+ *   capped at that window's worth.
  * - A withdrawal needs a whole token in all and takes the oldest deposit credit first (it
  *   expires soonest), then the floor. Updates allocate nothing.
  *
  * **The bound**
  *
- * Let `D` be the deposits, `W` the granted withdrawals, and `T` the time from the first call to
- * the last, in seconds. Then, over any run: `W ≤ percent × D + minPerSecond × T`.
+ * Let `D` be the deposits, `W` the granted withdrawals, `T` the time from the first call to the
+ * last and `L` the ttl, in seconds. Then, over any run: `W ≤ percent × D + minPerSecond × (T + L)`.
  *
- * Proof. Credit enters in two ways only: `u ≤ percent·scale` units per deposit, and floor units,
- * of which at most `minPerSecond·scale·T` are ever earned by time `T` (the cap and expiry only
- * remove credit). A withdrawal is granted only when at least `scale` units are held, and removes
- * exactly `scale` units; nothing goes below zero. Hence `scale·W ≤ D·u + minPerSecond·scale·T`. ∎
+ * Proof. Credit enters in three ways only: `u ≤ percent·scale` units per deposit, the reserve of
+ * `⌊minPerSecond·scale·L⌋` units at the first call, and floor units, of which at most
+ * `minPerSecond·scale·T` are ever earned by time `T` (the cap and expiry only remove credit). A
+ * withdrawal is granted only when at least `scale` units are held, and removes exactly `scale`
+ * units; nothing goes below zero. Hence `scale·W ≤ D·u + minPerSecond·scale·(T + L)`. ∎
  */
 export interface Options {
   readonly ttlMillis: number
@@ -50,7 +51,7 @@ export interface State {
   current: number
   /** Deposit units in the live slices (the sum of `credit`). */
   deposited: number
-  /** Floor units held now. */
+  /** Floor units held now (the reserve from the first call on). */
   floor: number
   /** Floor units earned since `origin` (held, spent or dropped by the cap). */
   earned: number
@@ -123,6 +124,7 @@ const advance = (state: State, now: number): void => {
   if (Number.isNaN(state.origin)) {
     state.origin = now
     state.current = 0
+    state.floor = state.floorCap // the reserve
     return
   }
   const elapsed = now - state.origin

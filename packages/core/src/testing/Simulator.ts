@@ -117,6 +117,7 @@ import * as Duration from "effect/Duration"
 import * as Endpoint from "../Endpoint.ts"
 import * as budget from "../internal/budget.ts"
 import * as ewma from "../internal/ewma.ts"
+import * as option from "../internal/option.ts"
 import * as simulation from "../internal/simulation.ts"
 import * as Policy from "../Policy.ts"
 import * as Retry from "../Retry.ts"
@@ -865,6 +866,18 @@ export const run = (options: {
 }): Report => {
   const { policy, scenario, seed } = options
   validate(scenario)
+  const runOption = (read: number | option.Invalid): number => {
+    if (option.isInvalid(read)) {
+      throw new InvalidScenario({
+        scenario: scenario.name,
+        problem: `${read.option} is ${read.value} (${read.problem})`
+      })
+    }
+    return read
+  }
+  runOption(option.number("seed", seed, 0, { min: -(2 ** 53), max: 2 ** 53, integer: true }))
+  runOption(option.number("requests", options.requests, 0, { min: 1, max: 1e9, integer: true }))
+  runOption(option.millis("duration", options.duration, 1, { min: 0, minInclusive: false }))
   const resilience = resolveClient(scenario.name, options.client)
   const { backoffBase, backoffCap, hedgeMillis, maxAttempts, timeoutMillis } = resilience
   const n = scenario.backends.length
@@ -1540,28 +1553,26 @@ const resolveClient = (scenario: string, client: Client | undefined): Resolved =
   const fail = (problem: string): never => {
     throw new InvalidScenario({ scenario, problem: `client ${problem}` })
   }
-  const millis = (input: Duration.Input | undefined, fallback: number, what: string, positive: boolean): number => {
-    if (input === undefined) return fallback
-    const ms = Duration.toMillis(input)
-    if (!Number.isFinite(ms) || ms < 0 || (positive && ms === 0)) fail(`${what} is ${ms} ms`)
-    return ms
-  }
+  const checked = (read: number | option.Invalid): number =>
+    option.isInvalid(read) ? fail(`${read.option} is ${read.value} (${read.problem})`) : read
+  const millis = (input: Duration.Input | undefined, fallback: number, what: string, positive: boolean): number =>
+    checked(option.millis(what, input, fallback, { min: 0, minInclusive: !positive }))
   const retry = client?.retry
-  const maxAttempts = retry?.maxAttempts ?? 1
-  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) fail(`maxAttempts is ${maxAttempts}`)
+  const maxAttempts = checked(option.number("maxAttempts", retry?.maxAttempts, 1, { min: 1, max: 100, integer: true }))
   let retryBudget: budget.Options | undefined
   if ((retry !== undefined || client?.hedge !== undefined) && client?.budget !== false) {
     const options = client?.budget
     retryBudget = {
       ttlMillis: millis(options?.ttl, defaultBudget.ttlMillis, "budget ttl", true),
-      minPerSecond: options?.minRetriesPerSec ?? defaultBudget.minPerSecond,
-      percent: options?.percentCanRetry ?? defaultBudget.percent
-    }
-    if (!(retryBudget.minPerSecond >= 0) || !Number.isFinite(retryBudget.minPerSecond)) {
-      fail(`budget minRetriesPerSec is ${retryBudget.minPerSecond}`)
-    }
-    if (!(retryBudget.percent >= 0) || !Number.isFinite(retryBudget.percent)) {
-      fail(`budget percentCanRetry is ${retryBudget.percent}`)
+      minPerSecond: checked(
+        option.number("budget minRetriesPerSec", options?.minRetriesPerSec, defaultBudget.minPerSecond, {
+          min: 0,
+          max: 100_000
+        })
+      ),
+      percent: checked(
+        option.number("budget percentCanRetry", options?.percentCanRetry, defaultBudget.percent, { min: 0, max: 1000 })
+      )
     }
   }
   return {

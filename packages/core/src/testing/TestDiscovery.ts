@@ -31,6 +31,7 @@ import * as Stream from "effect/Stream"
 import * as Discovery from "../Discovery.ts"
 import * as DiscoveryEvent from "../DiscoveryEvent.ts"
 import * as Endpoint from "../Endpoint.ts"
+import * as option from "../internal/option.ts"
 
 /**
  * One step of a script: after `after` (from the previous step), publish `payload`, or fail with
@@ -50,25 +51,40 @@ export type Step =
  *
  * **Details**
  *
- * By default the stream ends after the last step; with `hold: true` it stays open, as a live
- * source does.
+ * By default the stream ends after the last step (the discovery is `finite`, so a `Balancer`
+ * stops watching there); with `hold: true` it stays open, as a live source does. An `after` that
+ * is not a duration (`NaN`, a negative number, `"soon"`) fails `make` with a `DiscoveryError` of
+ * reason `"Options"` naming the step. `empty` is the `Discovery` option of that name (an empty
+ * payload is rejected by default).
  *
  * @category constructors
  * @since 0.1.0
  */
 export const make = <Target = string>(
   script: ReadonlyArray<Step>,
-  options?: {
-    readonly key?: ((target: Target) => string) | undefined
-    readonly hold?: boolean | undefined
-  }
-): Effect.Effect<Discovery.Discovery<Target>> =>
+  options?: Discovery.Options<Target> & { readonly hold?: boolean | undefined }
+): Effect.Effect<Discovery.Discovery<Target>, Discovery.DiscoveryError> =>
   Effect.gen(function*() {
     const start = yield* Clock.currentTimeMillis
     const timeline: Array<{ readonly at: number; readonly step: Step }> = []
     let at = start
-    for (const step of script) {
-      at += Duration.toMillis(Duration.fromInputUnsafe(step.after))
+    for (let i = 0; i < script.length; i++) {
+      const step = script[i]!
+      const after = option.millis(`script[${i}].after`, step.after, Number.NaN)
+      const invalid = option.isInvalid(after)
+        ? after
+        : Number.isNaN(after)
+        ? option.invalid(`script[${i}].after`, step.after, "expected a duration")
+        : undefined
+      if (invalid !== undefined) {
+        return yield* new Discovery.DiscoveryError({
+          key: "",
+          reason: "Options",
+          detail: `invalid option ${invalid.option}: ${invalid.value} (${invalid.problem})`,
+          kept: 0
+        })
+      }
+      at += after as number
       timeline.push({ at, step })
     }
     const toPayload = (step: Step): Discovery.Payload =>
@@ -83,6 +99,8 @@ export const make = <Target = string>(
     )
     return Discovery.make<Target, Error>({
       key: options?.key,
+      empty: options?.empty,
+      finite: options?.hold !== true,
       fetch: () =>
         Clock.currentTimeMillis.pipe(Effect.flatMap((now) => {
           let due: Step | undefined
@@ -103,11 +121,8 @@ export const make = <Target = string>(
  */
 export const fromEvents = <Target = string>(
   script: ReadonlyArray<{ readonly delay: Duration.Input; readonly event: DiscoveryEvent.DiscoveryEvent }>,
-  options?: {
-    readonly key?: ((target: Target) => string) | undefined
-    readonly hold?: boolean | undefined
-  }
-): Effect.Effect<Discovery.Discovery<Target>> => {
+  options?: Discovery.Options<Target> & { readonly hold?: boolean | undefined }
+): Effect.Effect<Discovery.Discovery<Target>, Discovery.DiscoveryError> => {
   let snapshot = DiscoveryEvent.emptySnapshot
   const steps: Array<Step> = script.map(({ delay, event }) => {
     snapshot = DiscoveryEvent.fold(snapshot, event)

@@ -473,7 +473,7 @@ const build = (options: {
       return slot === undefined ? Exit.fail(noEndpoint()) : Exit.succeed(slot.endpoint)
     }
     // a request hash is an unsigned 32-bit integer (`-1` is the pickers' "none", never a user's)
-    const isHash = (hash: number): boolean => hash >>> 0 === hash
+    const isHash = (hash: number): boolean => typeof hash === "number" && hash >>> 0 === hash
     const invalidHash = (hash: unknown) => new InvalidHash({ key, hash: option.invalid("hash", hash, "").value })
     const hashOf = (hash: number | undefined): number | InvalidHash =>
       hash === undefined ? -1 : isHash(hash) ? hash : invalidHash(hash)

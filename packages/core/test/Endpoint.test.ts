@@ -69,6 +69,60 @@ describe("Endpoint", () => {
     }
   })
 
+  it("an optional field (or a tag) given as undefined is absent, for every optional field", () => {
+    const bare = decoded({ address: "10.0.0.1:80" })
+    for (const field of ["weight", "tags", "zone", "priority"]) {
+      const ep = decoded({ address: "10.0.0.1:80", [field]: undefined })
+      assert.deepStrictEqual(ep, bare, field)
+      if (field === "zone" || field === "priority") assert.isFalse(field in ep, `${field} stays absent`)
+    }
+    assert.deepStrictEqual(decoded({ address: "10.0.0.1:80", tags: { az: "a", gone: undefined } }).tags, { az: "a" })
+    assert.deepStrictEqual(
+      Endpoint.decodeAllResult([{ address: "a:1", zone: undefined, priority: undefined }]).pipe(
+        Result.map((xs) => xs.length)
+      ),
+      Result.succeed(1)
+    )
+    // a required field given as undefined is still missing
+    assert.strictEqual(failure({ address: undefined }).value, "(missing)")
+  })
+
+  it("messages show the offending value as written: NaN and Infinity are not null", () => {
+    for (
+      const [weight, shown] of [[Number.NaN, "NaN"], [Infinity, "Infinity"], [-Infinity, "-Infinity"], [
+        -0,
+        "-0"
+      ]] as const
+    ) {
+      const error = failure({ address: "10.0.0.1:80", weight })
+      assert.strictEqual(error.value, shown)
+      assert.include(error.message, `weight: ${shown}`)
+      assert.notInclude(error.message, "null")
+    }
+    assert.strictEqual(failure({ address: "10.0.0.1:80", weight: 10n }).value, "10n")
+    assert.include(
+      Endpoint.decodeAllResult({ endpoints: [] }).pipe(Result.flip, Result.getOrThrow).message,
+      "{ endpoints: [] }"
+    )
+  })
+
+  it("host names that end in a number are refused: resolvers read them as IPv4 (0x7f.0.0.1 is 127.0.0.1)", () => {
+    for (const address of ["0x7f.0.0.1:80", "0x7f000001:80", "127.1.0x1:80", "foo.123:80", "10.0x0:80"]) {
+      assert.include(failure(address).problem, "ends in a number", address)
+    }
+    assert.strictEqual(decoded("123abc.example:80").address, "123abc.example:80")
+    assert.strictEqual(decoded("x0.example:80").address, "x0.example:80")
+  })
+
+  it("the unix socket path limit counts UTF-8 bytes, not UTF-16 units", () => {
+    const accented = `/${"é".repeat(60)}` // 61 UTF-16 units, 121 bytes
+    assert.include(failure(`unix:${accented}`).problem, "121")
+    const astral = `/${"😀".repeat(27)}` // 55 units, 109 bytes
+    assert.include(failure(astral).problem, "109")
+    assert.strictEqual(decoded(`/${"é".repeat(53)}`).address, `unix:/${"é".repeat(53)}`) // 107 bytes
+    assert.include(failure(`/${"é".repeat(53)}x`).problem, "108")
+  })
+
   it.effect("decode is an Effect failing with EndpointError in the error channel", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(Endpoint.decode({ address: "x:1", weight: -3 }))

@@ -79,7 +79,10 @@ const program = Effect.gen(function*() {
     try: () => readFile(file, "utf8").then((text): unknown => JSON.parse(text)),
     catch: (cause) => new Error(`cannot read ${file}: ${(cause as Error).message}`)
   })
-  const discovery = Discovery.polling(readEndpoints, Schedule.spaced(pollEvery))
+  // polls that keep failing back off: 200 ms, then 320 ms … up to 1 s (the default starts at 1 s)
+  const discovery = Discovery.polling(readEndpoints, Schedule.spaced(pollEvery), {
+    backoff: { initial: "200 millis", max: "1 second" }
+  })
 
   yield* Console.log(`switchyard demo: watching ${file}, polled every ${Duration.format(pollEvery)}\n`)
   yield* Effect.promise(() => writeFile(file, "[]"))
@@ -102,6 +105,7 @@ const program = Effect.gen(function*() {
     )
     yield* Effect.sleep("400 millis")
   }
+  yield* Effect.sleep("1 second") // long enough for a backed-off poll to see the last step
   yield* Fiber.interrupt(watcher)
   yield* Console.log(`\nfinal set: ${current.map((e) => e.address).join(", ")}`)
   if (current.length !== 3) {

@@ -374,9 +374,10 @@ export const fromRef = <A, Target = string>(
  *
  * - A poll that fails, dies (throws inside the effect) or takes longer than `timeout` (default
  *   {@link defaultPollTimeout}) is a rejected update of reason `"Fetch"`; polling goes on.
- * - While polls keep failing, each wait is the schedule's delay or the `backoff` delay for that
- *   many failures in a row, whichever is longer (default {@link defaultBackoff}); the first good
- *   poll returns to the schedule.
+ * - While polls keep failing, they back off: after the first failure the schedule's delay is
+ *   kept; after the n-th failure in a row (n ≥ 2) the wait is the schedule's delay or the
+ *   `backoff` delay for n − 1 failures, whichever is longer (default {@link defaultBackoff}: 1 s,
+ *   1.6 s, 2.6 s … up to 30 s). The first good poll returns to the schedule.
  * - When the schedule ends, the stream ends; a `Balancer` (through {@link follow}) then starts
  *   polling again after the backoff.
  *
@@ -435,12 +436,13 @@ export const polling = <E, Target = string>(
           failures = exit._tag === "Success" ? 0 : failures + 1
           return exit._tag === "Success" ? Result.succeed(exit.value) : Result.fail(exit.cause)
         }))
+        // the first failure keeps the schedule; each further one in a row waits at least the backoff
         const spaced = schedule.pipe(Schedule.modifyDelay(({ duration }) =>
-          failures === 0
+          failures <= 1
             ? Effect.succeed(duration)
             : Effect.map(Random.next, (u) =>
               Duration.millis(
-                Math.max(Duration.toMillis(duration), backoff.delay(delays as backoff.Backoff, failures, u))
+                Math.max(Duration.toMillis(duration), backoff.delay(delays as backoff.Backoff, failures - 1, u))
               ))
         ))
         return Stream.fromEffectSchedule(attempt, spaced)

@@ -764,6 +764,93 @@ const checkExports = (repo: Repo): CheckResult => {
   return { name: "core exports", summary: "./internal/* is blocked", problems, notes: [] }
 }
 
+/**
+ * (h): Deno. The root `deno.json` is a workspace over every package with `tasks` equal to npm's
+ * `test` and `demo` scripts and `nodeModulesDir: "manual"` (offline: npm packages come from
+ * node_modules); each package's `deno.json` has its `package.json`'s name, version and license,
+ * and JSR exports that list exactly its modules: `.` (the barrel), `./testing` (when there is a
+ * test-kit barrel) and `./X` for every PascalCase module — no wildcards, nothing internal.
+ */
+const checkDeno = (repo: Repo): CheckResult => {
+  const problems: Array<Problem> = []
+  const json = (rel: string): Record<string, unknown> | undefined => {
+    const full = path.join(repo.root, rel)
+    if (!fs.existsSync(full)) {
+      problems.push({ file: rel, line: 1, message: "missing" })
+      return undefined
+    }
+    try {
+      const value: unknown = JSON.parse(fs.readFileSync(full, "utf8"))
+      if (typeof value === "object" && value !== null && !Array.isArray(value)) return value as Record<string, unknown>
+      problems.push({ file: rel, line: 1, message: "expected a JSON object" })
+    } catch (error) {
+      problems.push({ file: rel, line: 1, message: `cannot read: ${String(error)}` })
+    }
+    return undefined
+  }
+  const same = (rel: string, what: string, actual: unknown, expected: unknown) => {
+    if (JSON.stringify(actual) !== JSON.stringify(expected)) {
+      problems.push({
+        file: rel,
+        line: 1,
+        message: `${what} is ${JSON.stringify(actual)}, expected ${JSON.stringify(expected)}`
+      })
+    }
+  }
+  const packagesDir = path.join(repo.root, "packages")
+  const packages = fs.existsSync(packagesDir)
+    ? fs.readdirSync(packagesDir).filter((d) => fs.existsSync(path.join(packagesDir, d, "package.json"))).sort()
+    : []
+  const root = json("deno.json")
+  const npm = json("package.json")
+  if (root !== undefined) {
+    const workspace = Array.isArray(root["workspace"])
+      ? [...(root["workspace"] as Array<unknown>)].sort()
+      : root["workspace"]
+    same("deno.json", "workspace", workspace, packages.map((d) => `./packages/${d}`))
+    same("deno.json", "nodeModulesDir", root["nodeModulesDir"], "manual")
+    const tasks = (root["tasks"] ?? {}) as Record<string, unknown>
+    const scripts = (npm?.["scripts"] ?? {}) as Record<string, unknown>
+    for (const task of ["test", "demo"]) same("deno.json", `tasks.${task}`, tasks[task], scripts[task])
+  }
+  for (const dir of packages) {
+    const rel = `packages/${dir}/deno.json`
+    const manifest = json(rel)
+    const pkg = json(`packages/${dir}/package.json`)
+    if (manifest === undefined || pkg === undefined) continue
+    for (const field of ["name", "version", "license"]) {
+      if (pkg[field] !== undefined) same(rel, field, manifest[field], pkg[field])
+    }
+    const src = path.join(packagesDir, dir, "src")
+    const expected: Record<string, string> = {}
+    if (fs.existsSync(path.join(src, "index.ts"))) expected["."] = "./src/index.ts"
+    for (const file of fs.existsSync(src) ? fs.readdirSync(src).filter((f) => pascalModule.test(f)).sort() : []) {
+      expected[`./${file.slice(0, -3)}`] = `./src/${file}`
+    }
+    if (fs.existsSync(path.join(src, "testing", "index.ts"))) expected["./testing"] = "./src/testing/index.ts"
+    const exports = (manifest["exports"] ?? {}) as Record<string, unknown>
+    for (const [key, value] of Object.entries(expected)) {
+      if (exports[key] !== value) {
+        problems.push({
+          file: rel,
+          line: 1,
+          message: `exports[${JSON.stringify(key)}] should be ${JSON.stringify(value)}`
+        })
+      }
+    }
+    for (const key of Object.keys(exports)) {
+      if (!(key in expected)) {
+        problems.push({
+          file: rel,
+          line: 1,
+          message: `exports ${JSON.stringify(key)}, which is not a module of the package`
+        })
+      }
+    }
+  }
+  return { name: "deno", summary: `workspace of ${packages.length} packages, JSR exports in sync`, problems, notes: [] }
+}
+
 const runChecks = (root: string): Array<CheckResult> => {
   const repo = new Repo(root)
   if (!fs.existsSync(path.join(root, coreSrc))) {
@@ -781,7 +868,8 @@ const runChecks = (root: string): Array<CheckResult> => {
     checkExtensions(repo),
     checkCycles(repo),
     checkBarrels(repo),
-    checkExports(repo)
+    checkExports(repo),
+    checkDeno(repo)
   ]
 }
 
@@ -875,7 +963,26 @@ const fixture: Record<string, string> = {
     ""
   ].join("\n"),
   "packages/adapter-bun/package.json": "{}",
-  "packages/adapter-bun/src/BunClock.ts": "export const now = () => Bun.nanoseconds()\n"
+  "packages/adapter-bun/src/BunClock.ts": "export const now = () => Bun.nanoseconds()\n",
+  "package.json": JSON.stringify({ scripts: { test: "sh t.sh", demo: "sh d.sh" } }),
+  "deno.json": JSON.stringify({
+    workspace: ["./packages/core", "./packages/adapter-node", "./packages/adapter-bun"],
+    nodeModulesDir: "manual",
+    tasks: { test: "sh t.sh", demo: "sh d.sh" }
+  }),
+  "packages/core/deno.json": JSON.stringify({
+    name: "@switchyard/core",
+    exports: {
+      ".": "./src/index.ts",
+      "./Alpha": "./src/Alpha.ts",
+      "./Beta": "./src/Beta.ts",
+      "./testing": "./src/testing/index.ts"
+    }
+  }),
+  "packages/adapter-node/deno.json": JSON.stringify({
+    exports: { ".": "./src/index.ts", "./NodeClock": "./src/NodeClock.ts" }
+  }),
+  "packages/adapter-bun/deno.json": JSON.stringify({ exports: { "./BunClock": "./src/BunClock.ts" } })
 }
 
 interface Case {
@@ -1007,7 +1114,7 @@ const cases: ReadonlyArray<Case> = [
   {
     name: "(f) new core module missing from the barrel",
     append: { "packages/core/src/Gamma.ts": "export const g = 1" },
-    fails: ["barrels"]
+    fails: ["barrels", "deno"] // a new module is missing from the JSR exports too
   },
   {
     name: "(f) barrel entry for a missing module",
@@ -1032,7 +1139,7 @@ const cases: ReadonlyArray<Case> = [
   {
     name: "(f) adapter barrel out of sync",
     append: { "packages/adapter-node/src/NodeResolver.ts": "export const r = 1" },
-    fails: ["barrels"]
+    fails: ["barrels", "deno"] // a new module is missing from the JSR exports too
   },
   {
     name: "(g) internal/* exported",
@@ -1043,6 +1150,26 @@ const cases: ReadonlyArray<Case> = [
     name: "(g) internal/* entry removed",
     replace: { "packages/core/package.json": [",\"./internal/*\":null", ""] },
     fails: ["core exports"]
+  },
+  {
+    name: "(h) a module missing from the JSR exports",
+    replace: { "packages/core/deno.json": [",\"./Beta\":\"./src/Beta.ts\"", ""] },
+    fails: ["deno"]
+  },
+  {
+    name: "(h) a wildcard JSR export",
+    replace: { "packages/adapter-node/deno.json": ["\"./NodeClock\"", "\"./*\":\"./src/*.ts\",\"./NodeClock\""] },
+    fails: ["deno"]
+  },
+  {
+    name: "(h) a package outside the Deno workspace",
+    replace: { "deno.json": [",\"./packages/adapter-bun\"", ""] },
+    fails: ["deno"]
+  },
+  {
+    name: "(h) a deno task that differs from npm's",
+    replace: { "deno.json": ["\"test\":\"sh t.sh\"", "\"test\":\"sh other.sh\""] },
+    fails: ["deno"]
   }
 ]
 

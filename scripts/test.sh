@@ -8,11 +8,21 @@ out=tests/.transcripts
 rm -rf "$out" && mkdir -p "$out"
 status=0
 
-echo "== static checks (core purity, imports, cycles, barrels, types, format, lint)"
+echo "== static checks (core purity, imports, cycles, barrels, README examples, types, format, lint, deno)"
 $node24 scripts/check.ts || status=1
+$node24 scripts/check.ts --self-test >/dev/null || { echo "check self-test failed (run: node scripts/check.ts --self-test)"; status=1; }
+# the README's examples become tests/snippets/*.ts, type-checked with everything else below
+$node24 scripts/snippets.ts || status=1
 $node24 node_modules/typescript/bin/tsc -p tsconfig.json || { echo "typecheck failed"; status=1; }
 node_modules/.bin/dprint check || { echo "format check failed (run: npm run fmt)"; status=1; }
 node_modules/.bin/oxlint --deny-warnings packages tests examples bench scripts || { echo "lint failed"; status=1; }
+# Deno: type-check the packages (and the demo) with Deno's own TypeScript and types, then JSR's
+# publish checks (every export exists, the module graph stays inside the package; types were just
+# checked, hence --no-check). Offline: npm packages come from node_modules ("nodeModulesDir":
+# "manual" in deno.json). --allow-slow-types: Effect's class-based errors and inferred schemas.
+node_modules/.bin/deno check -q packages/*/src packages/*/test tests examples || { echo "deno check failed"; status=1; }
+node_modules/.bin/deno publish -q --dry-run --allow-dirty --allow-slow-types --no-check \
+  || { echo "deno publish --dry-run failed"; status=1; }
 
 run() {
   name=$1; shift

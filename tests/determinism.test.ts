@@ -26,6 +26,7 @@ import { TestClock } from "effect/testing"
 import { createHash } from "node:crypto"
 import { mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
+import { fileURLToPath } from "node:url"
 
 export const runtime = (): "bun" | "deno" | "node" =>
   "Bun" in globalThis ? "bun" : "Deno" in globalThis ? "deno" : "node"
@@ -155,7 +156,7 @@ describe("determinism", () => {
       assert.isTrue(first.some((l) => l.includes("rejected: ")), "the scenario should exercise rejected updates")
       const text = first.join("\n") + "\n"
       const hash = createHash("sha256").update(text).digest("hex")
-      const dir = join(import.meta.dirname, ".transcripts")
+      const dir = fileURLToPath(new URL(".transcripts", import.meta.url))
       mkdirSync(dir, { recursive: true })
       writeFileSync(join(dir, `${runtime()}.txt`), `sha256 ${hash}\n${text}`)
     }))

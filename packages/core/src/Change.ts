@@ -8,7 +8,11 @@
  * - `diff(x, x)` is empty;
  * - `added`, `updated` and `removed` are pairwise disjoint by address;
  * - `diff(prev, next).all` equals `next` (duplicates merged);
- * - `apply(apply(x, a), b)` equals `apply(x, compose(a, b))`.
+ * - `apply(apply(x, a), b)` equals `apply(x, compose(a, b))` when `a` is consistent with `x` and
+ *   `b` with `apply(x, a)`: a change is consistent with the set it is applied to when its `added`
+ *   endpoints are not in that set and its `updated` and `removed` ones are. Every change `diff`
+ *   makes is consistent with its `prev`, and so is every change a discovery watch emits, with the
+ *   set before it.
  *
  * @since 0.1.0
  */
@@ -164,7 +168,9 @@ export const apply = (prev: ReadonlyArray<Endpoint.Endpoint>, change: Change): R
 
 /**
  * One change with the effect of `first` followed by `second`:
- * `apply(apply(x, first), second)` equals `apply(x, compose(first, second))`.
+ * `apply(apply(x, first), second)` equals `apply(x, compose(first, second))`, for changes that
+ * are consistent with the sets they apply to (see the module's laws): `first` with `x`, `second`
+ * with `apply(x, first)`, as changes from `diff` and from a discovery watch always are.
  *
  * **Details**
  *
@@ -178,6 +184,10 @@ export const apply = (prev: ReadonlyArray<Endpoint.Endpoint>, change: Change): R
  * from before `first` is no longer known. An address removed and then added back is therefore
  * reported as `updated` even when its fields came back unchanged: applying the result is still
  * exact, it just is not always minimal. Use `diff(x, z)` when you hold both sets.
+ *
+ * The law needs the changes to be consistent. With `x = [p]`, `first` adding `p` again (it is
+ * already in `x`) and `second` removing it, applying them in turn gives `[]`, but their
+ * composition cancels out ("added then removed") and leaves `[p]`.
  *
  * @category combinators
  * @since 0.1.0

@@ -35,6 +35,17 @@ describe("Change", () => {
     assert.isTrue(Change.isEmpty(Change.diff([base, x], [x, base])))
   })
 
+  it("compose needs consistent changes: the documented counterexample is real", () => {
+    const p = ep("10.0.0.9:80")
+    const addAgain: Change.Change = { key: "", all: [p], added: [p], updated: [], removed: [] }
+    const remove: Change.Change = { key: "", all: [], added: [], updated: [], removed: [p] }
+    assert.deepStrictEqual(Change.apply(Change.apply([p], addAgain), remove), [])
+    assert.deepStrictEqual(Change.apply([p], Change.compose(addAgain, remove)).map((e) => e.address), [p.address])
+    // the same sets through consistent diffs compose exactly
+    const composed = Change.compose(Change.diff([p], [p]), Change.diff([p], []))
+    assert.deepStrictEqual(Change.apply([p], composed), [])
+  })
+
   it("compose: added then removed cancels; removed then re-added is an update", () => {
     const a = ep("a:1")
     const b = ep("b:1")

@@ -79,8 +79,13 @@ describe("a discovery watch never stops", () => {
   it.effect("a rejection says what was wrong: the parser's error for an HTML page, fields of a failure object, an empty message", () =>
     quiet(Effect.gen(function*() {
       const html = Effect.tryPromise(() => Promise.resolve("<!DOCTYPE html><h1>502</h1>").then((t) => JSON.parse(t)))
+      const polls: ReadonlyArray<Effect.Effect<unknown, unknown>> = [
+        html,
+        Effect.fail({ code: 503, retry: false }),
+        Effect.fail(new TypeError(""))
+      ]
       const details = yield* Effect.forEach(
-        [html, Effect.fail({ code: 503, retry: false }), Effect.fail(new TypeError(""))],
+        polls,
         (poll) =>
           Effect.map(Effect.flip(Discovery.polling(poll, Schedule.spaced("1 second")).discover("api")), (e) => e.detail)
       )

@@ -110,7 +110,9 @@ export const checkDiff = (
 }
 
 /**
- * `Change.compose` agrees with applying its parts in turn, along a sequence of sets.
+ * `Change.compose` agrees with applying its parts in turn, along a sequence of sets: the changes
+ * are the `diff`s between consecutive sets, so each is consistent with the set it applies to (the
+ * law's precondition; see `Change.compose`).
  *
  * @category laws
  * @since 0.1.0

@@ -218,13 +218,13 @@ describe("a discovery watch never stops", () => {
               const items: ReadonlyArray<Item> = [{ kind: "set", set: first }, ...script]
               let cursor = 0
               let lastGood = Endpoint.dedupe(first)
-              let done = false
+              const progress = { done: false }
               let freshOn = false
               let stop: Deferred.Deferred<void, string> | undefined
               const poll = Effect.suspend((): Effect.Effect<unknown, unknown> => {
                 const next = items[cursor]
                 if (next === undefined) {
-                  done = true
+                  progress.done = true
                   return Effect.succeed((freshOn ? fresh : lastGood).map(Endpoint.encode))
                 }
                 cursor++
@@ -266,8 +266,8 @@ describe("a discovery watch never stops", () => {
                 policy: RoundRobin.make(),
                 backoff: { initial: "1 second", max: "1 second" }
               })
-              for (let i = 0; i < items.length * 4 + 4 && !done; i++) yield* TestClock.adjust("1 second")
-              assert.isTrue(done, "every item of the script was polled")
+              for (let i = 0; i < items.length * 4 + 4 && !progress.done; i++) yield* TestClock.adjust("1 second")
+              assert.isTrue(progress.done, "every item of the script was polled")
               assert.isTrue(Change.sameSet(yield* balancer.endpoints, lastGood), "the last good set is served")
               const count = (kind: Item["kind"]) => items.filter((x) => x.kind === kind).length
               assert.strictEqual(

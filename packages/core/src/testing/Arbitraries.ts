@@ -253,7 +253,11 @@ const badAddress: fc.Arbitrary<unknown> = fc.oneof(
     "unix:relative/path",
     "unix:",
     `/${"x".repeat(200)}`,
-    "host name:80"
+    `/${"é".repeat(60)}`, // 61 UTF-16 units, 121 bytes
+    "host name:80",
+    "0x7f.0.0.1:80", // resolvers read it as 127.0.0.1
+    "127.1:80",
+    "db.123:80"
   ),
   fc.constantFrom(null, 80, true, {}, ["10.0.0.1:80"])
 )

@@ -96,9 +96,12 @@ import * as Policy from "./Policy.ts"
 export interface Options {
   /**
    * Checks one unhealthy (or gated) endpoint; success brings it back. ServiceTalk opens a
-   * connection. Runs in the balancer's scope; give it a timeout.
+   * connection. Runs in the balancer's scope. A probe that fails, dies (throws) or takes longer
+   * than `probeTimeout` is a failed probe; the next one follows after the interval.
    */
   readonly probe: (endpoint: Endpoint.Endpoint) => Effect.Effect<unknown, unknown>
+  /** The longest a probe may take before it counts as failed (default: the `interval`). */
+  readonly probeTimeout?: Duration.Input | undefined
   /**
    * Consecutive failures that make a host unhealthy (default {@link defaultThreshold}); a
    * negative number turns health checking off; `0` is invalid.
@@ -224,6 +227,7 @@ interface Settings {
   readonly resubscribeJitter: number
   readonly gate: boolean
   readonly slowStart: number
+  readonly probeTimeout: number
 }
 
 const everyFailure = (): boolean => true
@@ -283,6 +287,17 @@ const parse = (options: Options): Settings | Policy.PolicyError => {
     { millis: 0, inclusive: false }
   )
   if (typeof slowStart !== "number") return slowStart
+  const probeTimeout = Policy.durationOption(
+    "health",
+    "probeTimeout",
+    options.probeTimeout,
+    Duration.millis(interval[0]),
+    {
+      millis: 0,
+      inclusive: false
+    }
+  )
+  if (typeof probeTimeout !== "number") return probeTimeout
   return {
     probe,
     threshold,
@@ -292,7 +307,8 @@ const parse = (options: Options): Settings | Policy.PolicyError => {
     resubscribeInterval: resubscribe[0],
     resubscribeJitter: resubscribe[1],
     gate,
-    slowStart
+    slowStart,
+    probeTimeout
   }
 }
 
@@ -381,7 +397,9 @@ const build = (name: string, policy: Policy.Policy, s: Settings, context: Policy
       for (let first = true; !task.stopped; first = false) {
         if (!(immediate && first)) yield* Effect.sleep(Duration.millis(jittered(s.interval, s.jitter)))
         if (task.stopped) return
-        const exit = yield* Effect.exit(Effect.suspend(() => s.probe(host.slot.endpoint)))
+        const exit = yield* Effect.exit(
+          Effect.timeout(Effect.suspend(() => s.probe(host.slot.endpoint)), Duration.millis(s.probeTimeout))
+        )
         if (task.stopped) return
         if (Exit.isSuccess(exit)) {
           task.stopped = true

@@ -272,6 +272,30 @@ describe("Health", () => {
       assert.strictEqual(runs.length, 0, "its probe stopped")
     }))
 
+  it.effect("a probe that hangs or dies counts as failed (probeTimeout, default the interval); the next probe still runs", () =>
+    Effect.gen(function*() {
+      let runs = 0
+      const probe = (_: Endpoint.Endpoint) =>
+        Effect.suspend(() => {
+          runs++
+          if (runs === 1) return Effect.never
+          if (runs === 2) throw new Error("probe bug")
+          return Effect.void
+        })
+      const policy = Health.make(RoundRobin.make(), { threshold: 1, probe, interval: "1 second", jitter: 0 })
+      const balancer = yield* balancerOf(policy, [a, b])
+      yield* fail(balancer, a)
+      assert.deepStrictEqual(picked(balancer), [b.address])
+      yield* TestClock.adjust("1 second") // probe 1 starts and hangs
+      yield* TestClock.adjust("1 second") // … times out; 1 s later probe 2 dies
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual(runs, 2)
+      assert.deepStrictEqual(picked(balancer), [b.address])
+      yield* TestClock.adjust("1 second") // probe 3 passes
+      assert.strictEqual(runs, 3)
+      assert.deepStrictEqual(picked(balancer), [a.address, b.address])
+    }))
+
   it.effect("when every host is unhealthy, picks fail typed and resubscribe runs every interval ± jitter, and not otherwise", () =>
     Effect.gen(function*() {
       const base = Discovery.static([a, b])

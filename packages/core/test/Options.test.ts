@@ -184,6 +184,7 @@ const cases: ReadonlyArray<Case> = [
   health("resubscribeInterval", duration(0, false)),
   health("resubscribeJitter", duration(0, true, 9_999)),
   health("slowStart", duration(0, false)),
+  health("probeTimeout", duration(0, false)),
   outlier("interval", duration(0, false)),
   outlier("baseEjectionTime", duration(0, false)),
   outlier("maxEjectionTime", duration(0, true)),

@@ -46,6 +46,7 @@ import * as Stream from "effect/Stream"
 import * as Change from "./Change.ts"
 import * as Discovery from "./Discovery.ts"
 import type * as Endpoint from "./Endpoint.ts"
+import * as backoff from "./internal/backoff.ts"
 import * as ewma from "./internal/ewma.ts"
 import * as option from "./internal/option.ts"
 import * as Policy from "./Policy.ts"
@@ -325,6 +326,12 @@ export const make = <Target>(options: {
       const { reason, detail } = discovery.error
       return yield* new Discovery.DiscoveryError({ key: discovery.key(options.target), reason, detail, kept: 0 })
     }
+    const delays = backoff.read(
+      options.backoff,
+      Duration.toMillis(Discovery.defaultBackoff.initial),
+      Duration.toMillis(Discovery.defaultBackoff.max)
+    )
+    if (option.isInvalid(delays)) return yield* new Policy.PolicyError({ policy: "balancer", ...withoutTag(delays) })
     const scope = yield* Effect.scope
     let resubscribe = () => {}
     let last: Discovery.DiscoveryError | undefined

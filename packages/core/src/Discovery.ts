@@ -620,18 +620,8 @@ const readSettings = (options: { readonly empty?: unknown; readonly key?: unknow
   return optionsError("", option.invalid("empty", empty, `expected "reject" or "accept"`))
 }
 
-const readBackoff = (input: Backoff | undefined): backoff.Backoff | option.Invalid => {
-  const initial = option.millis("backoff.initial", input?.initial, Duration.toMillis(defaultBackoff.initial), {
-    min: 0,
-    minInclusive: false
-  })
-  if (option.isInvalid(initial)) return initial
-  const max = option.millis("backoff.max", input?.max, Math.max(Duration.toMillis(defaultBackoff.max), initial), {
-    min: initial
-  })
-  if (option.isInvalid(max)) return max
-  return backoff.make(initial, max)
-}
+const readBackoff = (input: Backoff | undefined): backoff.Backoff | option.Invalid =>
+  backoff.read(input, Duration.toMillis(defaultBackoff.initial), Duration.toMillis(defaultBackoff.max))
 
 const optionsError = (key: string, invalid: option.Invalid): DiscoveryError =>
   new DiscoveryError({

@@ -253,6 +253,20 @@ const cases: ReadonlyArray<Case> = [
         }))
       )
   },
+  ...(["backoff.initial", "backoff.max"] as const).map((option): Case => ({
+    name: "Balancer.make",
+    option,
+    kind: option === "backoff.initial" ? duration(0, false) : duration(1000, true),
+    error: (v) =>
+      flipped(
+        Effect.scoped(Balancer.make({
+          discovery: Discovery.static(endpoints),
+          target: "api",
+          policy: RoundRobin.make(),
+          backoff: { [option.slice(8)]: v } as never
+        }))
+      )
+  })),
   {
     name: "Balancer.makeWith",
     option: "readyTimeout",

@@ -359,7 +359,7 @@ export const make = <Target>(options: {
           held = update.change.all
           return balancer.apply(update.change)
         }),
-        // only a finite source (or invalid backoff options) ends the watch
+        // only a finite source ends the watch
         Effect.andThen(internals.ended)
       )
     )

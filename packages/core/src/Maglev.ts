@@ -10,38 +10,62 @@
  *   `RingHash.hash(address)` and `h2` the same MurmurHash3 with seed 1. Turns go in rounds, in
  *   (address hash, address) order, so the table depends only on the set: clients that see the same
  *   set agree on every key.
- * - Balance: with equal weights every endpoint holds ⌊M/n⌋ or ⌈M/n⌉ entries. Weights follow
- *   Envoy: in round `t` an endpoint takes a turn only while its entries, in units of the largest
- *   weight `W`, are at most `t · weight` (an endpoint of weight `W/3` plays every third round).
- *   Each endpoint ends within `2 + 2·weight/mean weight` entries of its exact share
- *   `M·weight/Σweight` (light endpoints gain about one entry each from the heaviest).
+ * - Balance: with equal weights every endpoint holds ⌊M/n⌋ or ⌈M/n⌉ entries, so two shares differ
+ *   by at most 1/⌊M/n⌋ of a share: within 1% up to 2,621 endpoints at the default size, 3.8% at
+ *   10,000 (26 or 27 entries each), 10% from 26,214 on (10 or 11 each). Weights follow Envoy: in
+ *   round `t` an endpoint takes a turn only while its entries, in units of the largest weight `W`,
+ *   are at most `t · weight` (an endpoint of weight `W/3` plays every third round). Each endpoint
+ *   ends within `2 + 2·weight/mean weight` entries of its exact share `M·weight/Σweight` (light
+ *   endpoints gain about one entry each from the heaviest); measured with weights 1–10, an
+ *   endpoint held its exact share rounded up or down by one entry (at 10,000 endpoints, weight 1:
+ *   5 entries for a share of 4.79; weight 10: 47–48 for 47.89).
  * - Disruption: when an endpoint leaves, its entries move and a few others do too (the paper's
  *   trade of a little extra movement for near-perfect balance). At the default table size one
  *   removal or addition among 2 to 64 endpoints moves 1.14× the ideal 1/n of the keys on average
  *   and under 1.4× almost always; of 50,000 such changes we measured, 4 moved more than 1.8× and
  *   one 2.34×. Those were sets where two endpoints drew the same skip (chance ≈ n²/2M per set) and
  *   start close together on that cycle, so they trade entries whenever anything changes; the
- *   paper's permutations allow it, and so do Envoy's.
- * - Table size: by default the smallest prime ≥ the smallest power of two ≥ max(65536, 100·n):
- *   **65,537** (Envoy's default, and the paper's) up to 655 endpoints, then 131,101 … and
- *   1,048,583 for 10,000 endpoints. `M > 100·n` is the paper's condition for at most ~1%
- *   difference between endpoints' shares. Changing `M` remaps nearly every key, so it moves in
- *   powers of two, only when n crosses 655·2^k; pass `tableSize` to pin it (rounded up to a prime).
- * - Cost: the table is rebuilt in `rebalanced()` after any addition, removal or weight change:
- *   ~2–3 ms for 64 endpoints; for 10,000 (M = 1,048,583) ~60 ms with equal weights, ~80 ms with
- *   weights 1–10 and ~200 ms when one endpoint weighs 1000× the rest (Node 24, one core). It
- *   takes 4 bytes per entry (4 MB for 10,000 endpoints). A pick is a multiply and one array read
- *   (~5–20 ns, within 2× of a bare table lookup; bench/pick.ts); `pick(-1)` draws a random entry
- *   from `context.random`.
+ *   paper's permutations allow it, and so do Envoy's. The extra movement grows with n and hardly
+ *   depends on M once M/n is below a few hundred: one change moves about 6.6× the ideal among
+ *   1,000 endpoints, 9.3× among 10,000 (9.2× with the 4× larger table of earlier versions; at most
+ *   10.9× in 40 sets), 11–12× among 50,000 or 100,000 (10.7–11× at 50,000 with the old
+ *   8.4-million-entry table): 0.09% and 0.012% of the keys instead of 0.01% and 0.001%.
+ * - Table size: by default the smallest prime ≥ the smallest power of two ≥
+ *   max(65536, min(100·n, max(2^18, 10·n))): **65,537** (Envoy's default, and the paper's) up to
+ *   655 endpoints, 131,101 up to 1,310, **262,147** (2^18, 1 MB) from 1,311 to 26,214 endpoints,
+ *   then the power of two that gives each endpoint at least 10 entries: 524,309 up to 52,428
+ *   endpoints, 1,048,583 up to 104,857, and so on. `M > 100·n` is the paper's condition for at
+ *   most ~1% difference between endpoints' shares; above 2,621 endpoints the default gives that up
+ *   for a rebuild whose cost stays bounded (Cost, below), and a pinned `tableSize` keeps it at any
+ *   n, at a cost proportional to M. Earlier versions kept `M ≥ 100·n` at every n (1,048,583 entries
+ *   at 10,000 endpoints, 16.8 million at 100,000, built in 5–6 s); from 2,622 endpoints this default
+ *   is a different size, so every key maps anew once on upgrade. Changing `M` remaps nearly every
+ *   key, so it moves in powers of two, only when n crosses 655, 1,310, 26,214, 52,428, …, and
+ *   never shrinks as n grows; pass `tableSize` to pin it (rounded up to a prime).
+ * - Cost: the table is rebuilt in `rebalanced()` after any addition, removal or weight change, in
+ *   O(M log M) (probes of a bitset of M bits; internal/maglev.ts) plus O(n) for the endpoint
+ *   order; each address is hashed once and its hashes kept by slot. Through `Balancer.apply` on
+ *   Node 24, Bun and Deno (bench/apply.ts, weights 1–10; figures in docs/performance.md): ~2 ms
+ *   for 64 endpoints; at 10,000 (M = 262,147) a 1% churn takes 11–16 ms (median; at most 28 ms),
+ *   the initial set 18–23 ms, and the first apply in a process, before the JIT has compiled
+ *   anything, 24–49 ms; at 50,000 (M = 524,309) 26–43 ms per churn and 50–86 ms for the initial
+ *   set; at 100,000 (M = 1,048,583) 59–92 ms per churn and 114–203 ms for the initial set, of
+ *   which the balancer's own work on 100,000 new slots is 34–72 ms and hashing the new addresses
+ *   most of the rest. With equal weights a build is ~30% faster; weights so skewed that most
+ *   endpoints sit out most rounds (one at 1000× the rest) take a queue by round and cost 1–1.5×
+ *   as much as weights 1–10. It takes 4 bytes per entry (1 MB up to 26,214 endpoints, 4 MB at
+ *   100,000) plus build scratch: M/8 bytes of bitset and ~100 bytes per endpoint. A pick is a
+ *   multiply and one array read (~5–20 ns, within 2× of a bare table lookup; bench/pick.ts);
+ *   `pick(-1)` draws a random entry from `context.random`.
  * - Hash to entry: `⌊hash · M / 2^32⌋`, computed as `(hash * (M / 2^32)) | 0` (Lemire's
  *   multiply-shift "fastrange") rather than the paper's `hash mod M`. Both give every entry ⌊2^32/M⌋
  *   or ⌈2^32/M⌉ of the 32-bit hashes, so shares and key movement are the same as with `mod`; the
  *   multiply is one floating-point multiply and a truncation on every JIT, where `%` compiles to an
  *   integer division only when the JIT can prove both sides are uint32 (15–25 ns per pick when it
- *   cannot). The product is exact up to M = 2^21 (10,485 endpoints at the default size); above, a
- *   boundary between two entries can move by one hash value, identically on every runtime. A
- *   consequence: hash `h` and `h + M` no longer share an entry, adjacent hashes do; a client in
- *   another language that wants the same key → endpoint map must use the same formula.
+ *   cannot). The product is exact up to M = 2^21 (every default size up to 104,857 endpoints);
+ *   above, a boundary between two entries can move by one hash value, identically on every
+ *   runtime. A consequence: hash `h` and `h + M` no longer share an entry, adjacent hashes do; a
+ *   client in another language that wants the same key → endpoint map must use the same formula.
  * - Request hashes are unsigned 32-bit integers: use `RingHash.hash` on a request key.
  *
  * @since 0.1.0
@@ -52,7 +76,16 @@ import * as Policy from "./Policy.ts"
 
 /**
  * The default table size for `n` endpoints: the smallest prime ≥ the smallest power of two
- * ≥ max(65536, 100·n). `65537` for up to 655 endpoints.
+ * ≥ max(65536, min(100·n, max(2^18, 10·n))).
+ *
+ * **Details**
+ *
+ * `65537` up to 655 endpoints; at least 100 entries per endpoint up to 2,621 endpoints; `262147`
+ * (2^18 entries) up to 26,214; above, at least 10 entries per endpoint (`524309` up to 52,428,
+ * `1048583` up to 104,857, …). Never decreases as `n` grows. The cap keeps a rebuild bounded (a 1%
+ * churn takes 11–16 ms at 10,000 endpoints, 59–92 ms at 100,000 with Node 24, Bun or Deno; see the
+ * module doc's "Cost"), at the price of shares within 3.8% of each other at 10,000 endpoints and
+ * 10% above 26,214, where a table of 100 entries per endpoint gives 1%.
  *
  * @category models
  * @since 0.1.0
@@ -70,7 +103,10 @@ export const defaultTableSize = (n: number): number => maglevImpl.defaultSize(n)
  * **Options**
  *
  * - `tableSize`: a fixed table size, an integer from 2 to 2^26, rounded up to a prime (default:
- *   {@link defaultTableSize} of the current set). Keep it above 100 × the number of endpoints.
+ *   {@link defaultTableSize} of the current set). Keep it above 10 × the number of endpoints
+ *   (shares within 10%); 100 × gives 1%, and a rebuild costs in proportion to the size (about
+ *   11–16 ms per 2^18 entries with Node 24, Bun or Deno), so a pinned size of 2^20 or more
+ *   blocks the event loop for about 50 ms or more on every change.
  *   Anything else gives a policy whose `error` makes `Balancer.make` fail with a typed
  *   `PolicyError` naming the option and the value.
  *
@@ -99,34 +135,53 @@ export const make = (options?: { readonly tableSize?: number | undefined }): Pol
     make: (context) => {
       const slots = context.slots
       const table = maglevImpl.make()
+      // by slot index: the address last hashed there and its two hashes (kept across rebuilds, so
+      // a rebuild hashes only the addresses that moved or are new), and the current weights
+      const addresses: Array<string> = []
       let h1 = new Uint32Array(0)
       let h2 = new Uint32Array(0)
       let weights = new Float64Array(0)
       let order = new Int32Array(0)
+      let keys = new Float64Array(0)
       let dirty = true
       const rebuild = (): void => {
         const n = slots.length
         dirty = false
+        if (addresses.length > n) addresses.length = n
         if (n === 0) {
           table.size = 0
           return
         }
         if (h1.length < n || h1.length > 4 * n + 64) {
-          h1 = new Uint32Array(n)
-          h2 = new Uint32Array(n)
-          weights = new Float64Array(n)
-          order = new Int32Array(n)
+          const capacity = 2 * n
+          const kept = Math.min(addresses.length, n)
+          const grown1 = new Uint32Array(capacity)
+          const grown2 = new Uint32Array(capacity)
+          grown1.set(h1.subarray(0, kept))
+          grown2.set(h2.subarray(0, kept))
+          h1 = grown1
+          h2 = grown2
+          weights = new Float64Array(capacity)
+          order = new Int32Array(capacity)
+          keys = new Float64Array(capacity)
         }
-        const addresses: Array<string> = new Array(n)
+        refresh(n, h1, h2, weights)
+        maglevImpl.sortCanonical(order, keys, n, h1, addresses)
+        maglevImpl.build(table, fixed ?? maglevImpl.defaultSize(n), { n, h1, h2, weights, order })
+      }
+      // a loop of its own: see "internal" in internal/maglev.ts (code after a loop that the JIT
+      // compiles while it runs must not be new to it)
+      const refresh = (n: number, h1: Uint32Array, h2: Uint32Array, weights: Float64Array): void => {
         for (let i = 0; i < n; i++) {
           const endpoint = slots[i]!.endpoint
-          addresses[i] = endpoint.address
-          h1[i] = hashing.murmur3(endpoint.address, 0)
-          h2[i] = hashing.murmur3(endpoint.address, 1)
+          const address = endpoint.address
+          if (addresses[i] !== address) {
+            addresses[i] = address
+            h1[i] = hashing.murmur3(address, 0)
+            h2[i] = hashing.murmur3(address, 1)
+          }
           weights[i] = endpoint.weight
         }
-        hashing.sortByHash(order, n, h1, addresses)
-        maglevImpl.build(table, fixed ?? maglevImpl.defaultSize(n), { n, h1, h2, weights, order })
       }
       const changed = (): void => {
         dirty = true

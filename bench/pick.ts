@@ -29,7 +29,16 @@
  * `PICK_QUICK=1` runs fewer samples (for a smoke test).
  */
 import * as grpc from "@grpc/grpc-js"
-import { Balancer, Change, Endpoint, LeastPending, PeakEwma, Policy, RoundRobin } from "@switchyard/core"
+import {
+  Balancer,
+  Change,
+  Endpoint,
+  LeastPending,
+  Maglev as MaglevModule,
+  PeakEwma,
+  Policy,
+  RoundRobin
+} from "@switchyard/core"
 import { Effect, HashRing, PrimaryKey, Random } from "effect"
 import { P2cBalancer } from "load-balancers"
 import * as fs from "node:fs"
@@ -262,25 +271,12 @@ const plainMaglev = (slots: ReadonlyArray<Policy.Slot>, size: number): Pick => {
 
 /**
  * Points on the plain ring: as many as RingHash builds by default, min(n · vnodes, max ring size)
- * (read from the module when it exists; 1024 and 2^20 otherwise).
+ * (read from the module when it exists; 1024 and 2^18 otherwise).
  */
 const ringSize = (n: number): number =>
-  Math.min(n * (RingHash?.defaultVnodes ?? 1024), RingHash?.defaultMaxRingSize ?? 1_048_576)
-/**
- * Maglev table size: the smallest prime ≥ the smallest power of two ≥ max(65536, 100 · n) (M ≫ N,
- * as the Maglev paper advises; the sizing packages/core/src/internal/maglev.ts documents).
- */
-const maglevSize = (n: number): number => {
-  let power = 65_536
-  while (power < 100 * n) power *= 2
-  const isPrime = (m: number) => {
-    for (let d = 2; d * d <= m; d++) if (m % d === 0) return false
-    return true
-  }
-  let m = power
-  while (!isPrime(m)) m++
-  return m
-}
+  Math.min(n * (RingHash?.defaultVnodes ?? 1024), RingHash?.defaultMaxRingSize ?? 262_144)
+/** Maglev table size: Maglev's own default for n endpoints, so the plain limit looks up a table as large. */
+const maglevSize = (n: number): number => MaglevModule.defaultTableSize(n)
 
 // -----------------------------------------------------------------------------
 // peers

@@ -11,25 +11,29 @@
  *   node). A request hash is owned by the first virtual node at or after it, wrapping around.
  *   The positions are a sorted `Uint32Array` with a lookup index over the top 16 bits of the hash
  *   (65,537 start positions; fewer bits below 65,536 virtual nodes): `pick(hash)` reads the start
- *   and end of the hash's bucket and binary-searches only that bucket, about 16 virtual nodes at
- *   the 2^20 cap and 1–2 below it, instead of ~20 steps over the whole ring. Same answer as a
+ *   and end of the hash's bucket and binary-searches only that bucket, about 4 virtual nodes at
+ *   the 2^18 cap and 1–2 below it, instead of ~20 steps over the whole ring. Same answer as a
  *   search of the whole ring; no allocation. `pick(-1)` draws a random position from
  *   `context.random`.
  * - Ring size: `min(n · vnodes, maxRingSize)` virtual nodes, split in proportion to weight
  *   (`round(size · weight / Σweight)`, at least 1 each). The defaults, **1024 virtual nodes per
- *   endpoint** and **at most 2^20 (1,048,576)**, are chosen so an endpoint's share of the hash space
- *   has a relative standard deviation of about `1/√vnodes`: ~3% up to 1024 endpoints, so one
+ *   endpoint** and **at most 2^18 (262,144)**, are chosen so an endpoint's share of the hash space
+ *   has a relative standard deviation of about `1/√vnodes`: ~3% up to 256 endpoints, so one
  *   removal or addition among 2 to 64 endpoints moves at most 1.2× the ideal 1/n of the keys (over
- *   40,000 random sets the largest share of one endpoint was 1.13× the ideal); and ~10% at 10,000
- *   endpoints (~105 virtual nodes each). Envoy's and gRPC's defaults (a minimum ring of 1024 in
- *   all) would give a 64-endpoint set only 16 virtual nodes each, ±25%.
+ *   40,000 random sets the largest share of one endpoint was 1.13× the ideal); 6% at 1,000
+ *   endpoints (262 virtual nodes each; the largest share 1.21× the ideal) and 20% at 10,000 (26
+ *   each; the largest share 1.9×) — the price of a rebuild that stays under 50 ms at 10,000
+ *   endpoints. Pass `maxRingSize: 2 ** 20` for 10% (the largest share 1.4×) at about twice the
+ *   rebuild cost. Envoy's and gRPC's defaults (a minimum ring of 1024 in all) would give a
+ *   64-endpoint set only 16 virtual nodes each, ±25%, and a 10,000-endpoint set one each.
  * - Cost: the ring is rebuilt in `rebalanced()` after any addition, removal or weight change, in
- *   O(ring size) (a radix sort, then one pass for the index): ~1–2 ms for 64 endpoints, ~25–45 ms
- *   for 10,000 (Node 24, one core). It takes 16 bytes per virtual node (positions and owners, and
- *   the same again kept as build scratch), 16 MB at the 2^20 cap, plus the index (256 KB from
- *   65,536 virtual nodes up). A pick: ~10–50 ns up to 100 endpoints, ~30–110 ns at 10,000, where
- *   it is bound by cache misses in the index, the bucket and the owners (bench/pick.ts; figures in
- *   docs/performance.md).
+ *   O(ring size) expected (two cache-friendly counting sorts and an insertion sort of each small
+ *   bucket; see `internal/ring.ts`): ~1–2 ms for 64 endpoints, ~10–25 ms for 10,000 (Node, Bun
+ *   and Deno; the first rebuild of a process, before the JIT has warmed up, up to ~60 ms). It
+ *   takes 16 bytes per virtual node (positions and owners, and the same again kept as build
+ *   scratch), 4 MB at the 2^18 cap, plus the index (256 KB from 65,536 virtual nodes up). A
+ *   pick: ~10–50 ns up to 100 endpoints, ~30–110 ns at 10,000, where it is bound by cache misses
+ *   in the index, the bucket and the owners (bench/pick.ts; figures in docs/performance.md).
  * - The ring depends only on the set, not on the order endpoints arrived in: virtual nodes that
  *   land on the same position are ordered by (address hash, address). Clients that see the same set
  *   agree on every key.
@@ -57,12 +61,13 @@ import * as Policy from "./Policy.ts"
 export const defaultVnodes = 1024
 
 /**
- * The default largest ring: 2^20 = 1,048,576 virtual nodes (16 MB while built).
+ * The default largest ring: 2^18 = 262,144 virtual nodes (4 MB while built), so that a rebuild at
+ * 10,000 endpoints stays under 50 ms (see the module doc for the balance it gives).
  *
  * @category models
  * @since 0.1.0
  */
-export const defaultMaxRingSize = 1_048_576
+export const defaultMaxRingSize = 262_144
 
 /**
  * The 32-bit hash used for endpoint addresses, and for request keys: MurmurHash3 (`murmur3_x86_32`,

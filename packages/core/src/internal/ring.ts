@@ -9,10 +9,13 @@
  *
  * The ring is two parallel typed arrays: `positions` (ascending) and `owners` (the endpoint index
  * given by the caller, typically the slot index). Building generates the virtual nodes in the
- * caller's canonical endpoint order and sorts them with a stable LSD radix sort on the 32-bit
- * position (four passes of 8 bits), so the build is O(size), and virtual nodes of different
- * endpoints at the same position stay in the canonical order: every client that builds a ring
- * from the same set agrees on every key, whatever order it learned the endpoints in.
+ * caller's canonical endpoint order, distributes them by the top bits of their position into the
+ * buckets of the lookup index below (two cache-friendly stable counting sorts of 8 bits each),
+ * then sorts each bucket — a handful of virtual nodes, their positions uniform — by a stable
+ * insertion sort. The build is O(size) expected, and
+ * virtual nodes of different endpoints at the same position stay in the canonical order: every
+ * client that builds a ring from the same set agrees on every key, whatever order it learned the
+ * endpoints in.
  *
  * Lookup index: `starts[b]` is the first virtual node whose position has `b` as its top `bits`
  * bits (`position >>> (32 - bits)`), for b = 0 … 2^bits, with `starts[2^bits] = size`; `bits` is
@@ -32,11 +35,15 @@ export interface Ring {
   owners: Int32Array
   /** The number of virtual nodes. */
   size: number
-  scratchPositions: Uint32Array
-  scratchOwners: Int32Array
   /** `fmix32(k + 1)` for k = 0, 1, …: the half of `vnode` that is the same for every endpoint. */
   salts: Uint32Array
-  readonly counts: Uint32Array
+  /** Scratch: the next free place of each bucket while scattering. */
+  cursors: Int32Array
+  /** Scratch: the starts of the buckets of the top 8 bits (257). */
+  readonly top: Int32Array
+  /** Scratch: the virtual nodes after the first counting sort. */
+  scratchMid: Uint32Array
+  scratchMidOwners: Int32Array
   /** The lookup index: `starts[b]` is the first virtual node of bucket b (see the module doc). */
   starts: Int32Array
   /** `32 - bits`: a key's bucket is `key >>> shift`. */
@@ -60,10 +67,11 @@ export const make = (): Ring => ({
   positions: new Uint32Array(0),
   owners: new Int32Array(0),
   size: 0,
-  scratchPositions: new Uint32Array(0),
-  scratchOwners: new Int32Array(0),
   salts: new Uint32Array(0),
-  counts: new Uint32Array(buckets),
+  cursors: new Int32Array(257),
+  top: new Int32Array(257),
+  scratchMid: new Uint32Array(0),
+  scratchMidOwners: new Int32Array(0),
   starts: new Int32Array(2),
   shift: 31
 })
@@ -106,45 +114,20 @@ export const build = (ring: Ring, input: Input): void => {
   if (ring.positions.length < size || ring.positions.length > 4 * size + 1024) {
     ring.positions = new Uint32Array(size)
     ring.owners = new Int32Array(size)
-    ring.scratchPositions = new Uint32Array(size)
-    ring.scratchOwners = new Int32Array(size)
+    ring.scratchMid = new Uint32Array(size)
+    ring.scratchMidOwners = new Int32Array(size)
   }
   if (ring.salts.length < most) {
     ring.salts = new Uint32Array(most)
     for (let k = 0; k < most; k++) ring.salts[k] = hash.fmix32(k + 1)
   }
-  const salt = ring.salts
-  let from = ring.scratchPositions
-  let fromOwners = ring.scratchOwners
-  let to = ring.positions
-  let toOwners = ring.owners
-  let p = 0
-  for (let r = 0; r < input.n; r++) {
-    const i = input.order[r]!
-    const h = input.hashes[i]!
-    const count = input.counts[i]!
-    for (let k = 0; k < count; k++) {
-      from[p] = hash.fmix32(h ^ salt[k]!)
-      fromOwners[p] = i
-      p++
-    }
-  }
-  // stable counting passes on 8-bit digits, lowest first, swapping source and target each time
-  for (let shift = 0; shift < 32; shift += digit) {
-    pass(ring.counts, size, shift, from, fromOwners, to, toOwners)
-    const positions = to
-    const owners = toOwners
-    to = from
-    toOwners = fromOwners
-    from = positions
-    fromOwners = owners
-  }
-  ring.positions = from
-  ring.owners = fromOwners
-  ring.scratchPositions = to
-  ring.scratchOwners = toOwners
   ring.size = size
-  index(ring)
+  // the virtual nodes in canonical order, into `positions` / `owners` for now, then the first of
+  // the two stable counting sorts of `distribute` (by the top 8 bits) into the scratch arrays
+  generate(input, ring.salts, ring.positions, ring.owners)
+  countTop(ring.top, ring.positions, size)
+  scatterTop(ring.top, ring.cursors, ring.positions, ring.owners, ring.scratchMid, ring.scratchMidOwners, size)
+  distribute(ring)
 }
 
 /**
@@ -184,6 +167,55 @@ export const findPlain = (ring: Ring, key: number): number => {
 /** The most index bits: 2^16 + 1 start positions (256 KB). */
 const maxIndexBits = 16
 
+/**
+ * Finishes the sort of the `ring.size` virtual nodes that `build` left in the scratch arrays,
+ * sorted by their top 8 bits (a stable counting sort, 256 cache-friendly output streams), into
+ * `ring.positions` / `ring.owners`, then builds the lookup index: within each top bucket a second
+ * stable counting sort on the next bits, enough to leave about one virtual node per sub-bucket (at
+ * most 12 bits, so a bucket of 2^19 / 256 virtual nodes and its counters stay in cache), then a
+ * stable insertion sort of the bucket, which is sorted but for rare neighbours: O(size) expected,
+ * with few mispredicted branches.
+ */
+const distribute = (ring: Ring): void => {
+  const size = ring.size
+  let log = 0
+  while (log < 32 && 2 ** log < size) log++
+  const subBits = Math.min(Math.max(log - 8, 0), 12)
+  const subShift = 24 - subBits
+  const subMask = 2 ** subBits - 1
+  if (ring.cursors.length < 2 ** subBits + 1) ring.cursors = new Int32Array(2 ** subBits + 1)
+  const top = ring.top
+  const cursors = ring.cursors
+  const mid = ring.scratchMid
+  const midOwners = ring.scratchMidOwners
+  const to = ring.positions
+  const toOwners = ring.owners
+  const subCount = 2 ** subBits
+  for (let t = 0; t < 256; t++) {
+    const lo = top[t]!
+    const hi = top[t + 1]!
+    if (hi - lo < 2) {
+      if (hi > lo) {
+        to[lo] = mid[lo]!
+        toOwners[lo] = midOwners[lo]!
+      }
+      continue
+    }
+    cursors.fill(0, 0, subCount + 1)
+    for (let j = lo; j < hi; j++) cursors[((mid[j]! >>> subShift) & subMask) + 1]!++
+    cursors[0] = lo
+    for (let k = 0; k < subCount; k++) cursors[k + 1]! += cursors[k]!
+    for (let j = lo; j < hi; j++) {
+      const position = mid[j]!
+      const at = cursors[(position >>> subShift) & subMask]!++
+      to[at] = position
+      toOwners[at] = midOwners[j]!
+    }
+    sortRange(to, toOwners, lo, hi)
+  }
+  index(ring)
+}
+
 /** Builds the lookup index over the sorted positions. O(size + 2^bits). */
 const index = (ring: Ring): void => {
   const size = ring.size
@@ -205,32 +237,64 @@ const index = (ring: Ring): void => {
   starts[count] = size
 }
 
-/** Radix digit width: four passes over 32-bit positions, 256 counters (cache-resident). */
-const digit = 8
-const buckets = 1 << digit
+// Each loop of a build is a function of its own: a build runs each loop once over up to 2^19
+// virtual nodes, and small functions reach optimized code sooner on every JIT (the first build
+// of a process is the slow one).
 
-const pass = (
-  counts: Uint32Array,
-  size: number,
-  shift: number,
-  from: Uint32Array,
-  fromOwners: Int32Array,
-  to: Uint32Array,
-  toOwners: Int32Array
-): void => {
-  const mask = buckets - 1
-  counts.fill(0)
-  for (let j = 0; j < size; j++) counts[(from[j]! >>> shift) & mask]!++
-  let total = 0
-  for (let b = 0; b < buckets; b++) {
-    const c = counts[b]!
-    counts[b] = total
-    total += c
+/** The virtual nodes of the endpoints in canonical order. */
+const generate = (input: Input, salt: Uint32Array, positions: Uint32Array, owners: Int32Array): void => {
+  let p = 0
+  for (let r = 0; r < input.n; r++) {
+    const i = input.order[r]!
+    const h = input.hashes[i]!
+    const count = input.counts[i]!
+    for (let k = 0; k < count; k++) {
+      positions[p] = hash.fmix32(h ^ salt[k]!)
+      owners[p] = i
+      p++
+    }
   }
+}
+
+/** `top[b]`: where the virtual nodes whose top 8 bits are `b` start, in sorted order. */
+const countTop = (top: Int32Array, positions: Uint32Array, size: number): void => {
+  top.fill(0)
+  for (let j = 0; j < size; j++) top[(positions[j]! >>> 24) + 1]!++
+  for (let b = 0; b < 256; b++) top[b + 1]! += top[b]!
+}
+
+/** The stable counting sort by the top 8 bits, from `positions` / `owners` into `to` / `toOwners`. */
+const scatterTop = (
+  top: Int32Array,
+  cursors: Int32Array,
+  positions: Uint32Array,
+  owners: Int32Array,
+  to: Uint32Array,
+  toOwners: Int32Array,
+  size: number
+): void => {
+  for (let b = 0; b < 256; b++) cursors[b] = top[b]!
   for (let j = 0; j < size; j++) {
-    const b = (from[j]! >>> shift) & mask
-    const at = counts[b]!++
-    to[at] = from[j]!
-    toOwners[at] = fromOwners[j]!
+    const position = positions[j]!
+    const at = cursors[position >>> 24]!++
+    to[at] = position
+    toOwners[at] = owners[j]!
+  }
+}
+
+/** Stable insertion sort of `[lo, hi)` by position (a bucket: a few entries, nearly random). */
+const sortRange = (positions: Uint32Array, owners: Int32Array, lo: number, hi: number): void => {
+  for (let j = lo + 1; j < hi; j++) {
+    const position = positions[j]!
+    if (position >= positions[j - 1]!) continue
+    const owner = owners[j]!
+    let k = j - 1
+    while (k >= lo && positions[k]! > position) {
+      positions[k + 1] = positions[k]!
+      owners[k + 1] = owners[k]!
+      k--
+    }
+    positions[k + 1] = position
+    owners[k + 1] = owner
   }
 }

@@ -70,7 +70,7 @@
  *
  * @since 0.1.0
  */
-import * as hashing from "./internal/hash.ts"
+import * as canonical from "./internal/canonical.ts"
 import * as maglevImpl from "./internal/maglev.ts"
 import * as Policy from "./Policy.ts"
 
@@ -135,53 +135,20 @@ export const make = (options?: { readonly tableSize?: number | undefined }): Pol
     make: (context) => {
       const slots = context.slots
       const table = maglevImpl.make()
-      // by slot index: the address last hashed there and its two hashes (kept across rebuilds, so
-      // a rebuild hashes only the addresses that moved or are new), and the current weights
-      const addresses: Array<string> = []
-      let h1 = new Uint32Array(0)
-      let h2 = new Uint32Array(0)
-      let weights = new Float64Array(0)
-      let order = new Int32Array(0)
-      let keys = new Float64Array(0)
+      // the address hashes (kept across rebuilds: a rebuild hashes only the new addresses),
+      // weights and canonical order of the slots
+      const canon = canonical.make(true)
       let dirty = true
       const rebuild = (): void => {
-        const n = slots.length
         dirty = false
-        if (addresses.length > n) addresses.length = n
-        if (n === 0) {
+        if (slots.length === 0) {
+          canon.n = 0
           table.size = 0
           return
         }
-        if (h1.length < n || h1.length > 4 * n + 64) {
-          const capacity = 2 * n
-          const kept = Math.min(addresses.length, n)
-          const grown1 = new Uint32Array(capacity)
-          const grown2 = new Uint32Array(capacity)
-          grown1.set(h1.subarray(0, kept))
-          grown2.set(h2.subarray(0, kept))
-          h1 = grown1
-          h2 = grown2
-          weights = new Float64Array(capacity)
-          order = new Int32Array(capacity)
-          keys = new Float64Array(capacity)
-        }
-        refresh(n, h1, h2, weights)
-        maglevImpl.sortCanonical(order, keys, n, h1, addresses)
+        canonical.refresh(canon, slots)
+        const { n, h1, h2, weights, order } = canon
         maglevImpl.build(table, fixed ?? maglevImpl.defaultSize(n), { n, h1, h2, weights, order })
-      }
-      // a loop of its own: see "internal" in internal/maglev.ts (code after a loop that the JIT
-      // compiles while it runs must not be new to it)
-      const refresh = (n: number, h1: Uint32Array, h2: Uint32Array, weights: Float64Array): void => {
-        for (let i = 0; i < n; i++) {
-          const endpoint = slots[i]!.endpoint
-          const address = endpoint.address
-          if (addresses[i] !== address) {
-            addresses[i] = address
-            h1[i] = hashing.murmur3(address, 0)
-            h2[i] = hashing.murmur3(address, 1)
-          }
-          weights[i] = endpoint.weight
-        }
       }
       const changed = (): void => {
         dirty = true

@@ -48,6 +48,7 @@
  *
  * @since 0.1.0
  */
+import * as canonical from "./internal/canonical.ts"
 import * as hashing from "./internal/hash.ts"
 import * as ringImpl from "./internal/ring.ts"
 import * as Policy from "./Policy.ts"
@@ -143,29 +144,17 @@ export const make = (options?: {
     make: (context) => {
       const slots = context.slots
       const ring = ringImpl.make()
-      let hashes = new Uint32Array(0)
-      let weights = new Float64Array(0)
+      // the address hashes (kept across rebuilds: a rebuild hashes only the new addresses),
+      // weights and canonical order of the slots, and the virtual node count of each
+      const canon = canonical.make(false)
       let counts = new Int32Array(0)
-      let order = new Int32Array(0)
       let dirty = true
       const rebuild = (): void => {
-        const n = slots.length
-        if (hashes.length < n || hashes.length > 4 * n + 64) {
-          hashes = new Uint32Array(n)
-          weights = new Float64Array(n)
-          counts = new Int32Array(n)
-          order = new Int32Array(n)
-        }
-        const addresses: Array<string> = new Array(n)
-        for (let i = 0; i < n; i++) {
-          const endpoint = slots[i]!.endpoint
-          addresses[i] = endpoint.address
-          hashes[i] = hashing.murmur3(endpoint.address, 0)
-          weights[i] = endpoint.weight
-        }
-        hashing.sortByHash(order, n, hashes, addresses)
+        canonical.refresh(canon, slots)
+        const { n, h1, weights, order } = canon
+        if (counts.length < n || counts.length > 4 * n + 64) counts = new Int32Array(2 * n)
         ringImpl.allocate(n, weights, vnodes, maxRingSize, counts)
-        ringImpl.build(ring, { n, hashes, counts, order })
+        ringImpl.build(ring, { n, hashes: h1, counts, order })
         dirty = false
       }
       const changed = (): void => {

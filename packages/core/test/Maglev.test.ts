@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Endpoint, Maglev, Policy, RingHash } from "@switchyard/core"
 import { Arbitraries, TestPicker } from "@switchyard/core/testing"
 import * as fc from "fast-check"
+import * as canonical from "../src/internal/canonical.ts"
 import * as hashing from "../src/internal/hash.ts"
 import * as maglev from "../src/internal/maglev.ts"
 import { harness } from "./harness.ts"
@@ -220,7 +221,7 @@ describe("Maglev", () => {
           const expected = new Int32Array(n)
           hashing.sortByHash(expected, n, h1, addresses)
           const order = new Int32Array(n)
-          maglev.sortCanonical(order, new Float64Array(n), n, h1, addresses)
+          canonical.sort(order, new Float64Array(n), n, h1, addresses)
           assert.deepStrictEqual(order, expected)
         }
       ),

@@ -18,7 +18,7 @@
  * `M·w/Σw`: light endpoints gain about one entry each, taken from the heaviest.
  *
  * Turns within a round go in the canonical endpoint order (the paper's backend order; Envoy sorts
- * hosts by address for the same reason): by address hash, then by address (see {@link sortCanonical}),
+ * hosts by address for the same reason): by address hash, then by address (see `internal/canonical.ts`),
  * so the table depends only on the set.
  *
  * Lookup: a request hash `h` (an unsigned 32-bit integer) reads entry `⌊h · M / 2^32⌋`, computed as
@@ -52,9 +52,8 @@
  * endpoints in canonical order, O(1) per turn plus a numeric sort of each round's endpoints.
  *
  * The canonical order is computed with the runtime's numeric sort of `h1 · 2^k + index`
- * ({@link sortCanonical}); the addresses are compared only where two hashes are equal.
+ * (`canonical.sort`); the addresses are compared only where two hashes are equal.
  */
-import * as hashing from "./hash.ts"
 
 /** A table and the scratch space its builds reuse. */
 export interface Table {
@@ -165,29 +164,6 @@ export const defaultSize = (n: number): number => {
 }
 
 /**
- * Sorts the endpoint indices `order[0..n)` by `h1` (unsigned), then by address: the canonical
- * order, which depends only on the set; the same order as `hash.sortByHash`. Up to 2^21 endpoints
- * it sorts the numbers `h1 · 2^k + index` (exact below 2^53) with the runtime's native numeric
- * sort, which is fast even before the JIT has compiled anything, then sorts each run of equal
- * hashes by address (almost always runs of one). `keys` needs room for `n` numbers.
- */
-export const sortCanonical = (
-  order: Int32Array,
-  keys: Float64Array,
-  n: number,
-  h1: ArrayLike<number>,
-  addresses: ReadonlyArray<string>
-): void => {
-  if (n > 2097152) return hashing.sortByHash(order, n, h1, addresses)
-  let span = 1
-  while (span < n) span *= 2
-  packKeys(keys, n, h1, span)
-  const sorted = keys.subarray(0, n).sort()
-  unpackKeys(order, sorted, n, span)
-  breakTies(order, n, h1, addresses)
-}
-
-/**
  * Rebuilds `table` with `size` entries (a prime, at most 2^26) from `input`; n ≥ 1. `strategy`
  * forces the round-by-round scan or the queue (for tests); every way gives the same table.
  */
@@ -230,38 +206,6 @@ export const build = (
 // is thrown away when it gets there (V8: "insufficient type feedback"), and the rest of the call
 // runs unoptimized. With its loops in one function, a first build at 10,000 endpoints took about
 // twice as long as a later one (Node 24); split like this, about as long.
-
-/** `keys[i] = h1[i] · span + i`: exact below 2^53 for h1 < 2^32 and span ≤ 2^21. */
-const packKeys = (keys: Float64Array, n: number, h1: ArrayLike<number>, span: number): void => {
-  for (let i = 0; i < n; i++) keys[i] = (h1[i]! >>> 0) * span + i
-}
-
-/** `order[k] = sorted[k] mod span` (exact: span is a power of two). */
-const unpackKeys = (order: Int32Array, sorted: Float64Array, n: number, span: number): void => {
-  const inverse = 1 / span
-  for (let k = 0; k < n; k++) {
-    const key = sorted[k]!
-    order[k] = key - Math.floor(key * inverse) * span
-  }
-}
-
-/** Sorts each run of equal hashes in `order` by address. */
-const breakTies = (order: Int32Array, n: number, h1: ArrayLike<number>, addresses: ReadonlyArray<string>): void => {
-  let run = 0
-  for (let k = 1; k <= n; k++) {
-    if (k < n && h1[order[k]!]! >>> 0 === h1[order[run]!]! >>> 0) continue
-    if (k - run > 1) sortByAddress(order, run, k, addresses)
-    run = k
-  }
-}
-
-const sortByAddress = (order: Int32Array, from: number, to: number, addresses: ReadonlyArray<string>): void => {
-  order.subarray(from, to).sort((a, b) => {
-    const x = addresses[a]!
-    const y = addresses[b]!
-    return x < y ? -1 : x > y ? 1 : 0
-  })
-}
 
 /** Each rank's first entry, step and weight; returns Σw. */
 const permute = (table: Table, input: Input): number => {

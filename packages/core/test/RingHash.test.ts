@@ -61,6 +61,36 @@ const arcShare = (r: ring.Ring, owner: number): number => {
 }
 
 describe("RingHash", () => {
+  it("the default ring is bounded (2^18 virtual nodes: a rebuild at 10k endpoints stays cheap) and sorted, with every endpoint on it", () => {
+    const n = 10_000
+    const endpoints = Array.from({ length: n }, (_, i) => Endpoint.makeUnsafe(`10.1.${i >> 8}.${i & 255}:80`))
+    const r = ring.make()
+    const hashes = new Uint32Array(endpoints.map((e) => hashing.murmur3(e.address, 0)))
+    const counts = new Int32Array(n)
+    const size = ring.allocate(
+      n,
+      new Float64Array(n).fill(1),
+      RingHash.defaultVnodes,
+      RingHash.defaultMaxRingSize,
+      counts
+    )
+    assert.isAtMost(size, 2 ** 18 + n)
+    const order = new Int32Array(n)
+    hashing.sortByHash(order, n, hashes, endpoints.map((e) => e.address))
+    ring.build(r, { n, hashes, counts, order })
+    assert.strictEqual(r.size, size)
+    const owners = new Set<number>()
+    for (let j = 0; j < r.size; j++) {
+      if (j > 0) assert.isTrue(r.positions[j - 1]! <= r.positions[j]!, `sorted at ${j}`)
+      owners.add(r.owners[j]!)
+    }
+    assert.strictEqual(owners.size, n)
+    for (let k = 0; k < 2000; k++) {
+      const key = (k * 2654435761) >>> 0
+      assert.strictEqual(ring.find(r, key), ring.findPlain(r, key))
+    }
+  })
+
   it("hash is MurmurHash3 (x86_32) of the UTF-8 bytes: reference vectors", () => {
     assert.strictEqual(RingHash.hash(""), 0)
     assert.strictEqual(RingHash.hash("hello"), 0x248bfa47)

@@ -43,6 +43,7 @@ import {
 import { Effect } from "effect"
 import * as os from "node:os"
 import process from "node:process"
+import { runtime, xorshift32 } from "./shared.ts"
 
 const sizes = (process.env["APPLY_SIZES"] ?? "10000,50000,100000").split(",").map(Number)
 const only = process.env["APPLY_ONLY"] === undefined ? undefined : new RegExp(process.env["APPLY_ONLY"])
@@ -70,18 +71,6 @@ const cases: ReadonlyArray<Case> = [
 // -----------------------------------------------------------------------------
 // data (deterministic)
 // -----------------------------------------------------------------------------
-
-const xorshift32 = (seed: number) => {
-  let state = seed >>> 0 || 1
-  return (): number => {
-    state ^= state << 13
-    state >>>= 0
-    state ^= state >>> 17
-    state ^= state << 5
-    state >>>= 0
-    return state
-  }
-}
 
 interface Scenario {
   readonly size: number
@@ -169,16 +158,6 @@ const run = (s: Scenario, selected: ReadonlyArray<Case>, trials: number): Array<
     }
   }
   return rows
-}
-
-const runtime = (): string => {
-  const g = globalThis as {
-    readonly Bun?: { readonly version: string }
-    readonly Deno?: { readonly version: { readonly deno: string; readonly v8: string } }
-  }
-  if (g.Bun !== undefined) return `bun ${g.Bun.version} (JavaScriptCore)`
-  if (g.Deno !== undefined) return `deno ${g.Deno.version.deno} (V8 ${g.Deno.version.v8})`
-  return `node ${process.versions.node} (V8 ${process.versions.v8})`
 }
 
 // -----------------------------------------------------------------------------

@@ -15,6 +15,7 @@
  */
 import { Change, Endpoint } from "@switchyard/core"
 import * as os from "node:os"
+import { runtime, xorshift32 } from "./shared.ts"
 
 const size = 10_000
 const churn = 50 // 0.5% of `size` each for removed, updated and added
@@ -25,18 +26,6 @@ const target = 1.5
 // -----------------------------------------------------------------------------
 // data
 // -----------------------------------------------------------------------------
-
-const xorshift32 = (seed: number) => {
-  let state = seed >>> 0 || 1
-  return (): number => {
-    state ^= state << 13
-    state >>>= 0
-    state ^= state >>> 17
-    state ^= state << 5
-    state >>>= 0
-    return state
-  }
-}
 
 const random = xorshift32(0x5eed)
 const below = (n: number): number => random() % n
@@ -150,16 +139,6 @@ for (const part of ["added", "updated", "removed"] as const) {
 // -----------------------------------------------------------------------------
 // timing
 // -----------------------------------------------------------------------------
-
-const runtime = (): string => {
-  const g = globalThis as {
-    readonly Bun?: { readonly version: string; readonly revision: string }
-    readonly Deno?: { readonly version: { readonly deno: string; readonly v8: string } }
-  }
-  if (g.Bun !== undefined) return `bun ${g.Bun.version} (JavaScriptCore)`
-  if (g.Deno !== undefined) return `deno ${g.Deno.version.deno} (V8 ${g.Deno.version.v8})`
-  return `node ${process.versions.node} (V8 ${process.versions.v8})`
-}
 
 let sink = 0
 const cases = [

@@ -45,6 +45,7 @@ import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as os from "node:os"
 import process from "node:process"
+import { runtime, xorshift32 } from "./shared.ts"
 
 // Bun answers the bare specifier "undici" with a built-in stub (its BalancedPool selects nothing),
 // so load the package's own entry file.
@@ -62,18 +63,6 @@ const keyCount = 4096 // request hashes / keys cycled through by the hash-based 
 // -----------------------------------------------------------------------------
 // data (deterministic)
 // -----------------------------------------------------------------------------
-
-const xorshift32 = (seed: number) => {
-  let state = seed >>> 0 || 1
-  return (): number => {
-    state ^= state << 13
-    state >>>= 0
-    state ^= state >>> 17
-    state ^= state << 5
-    state >>>= 0
-    return state
-  }
-}
 
 const rand = xorshift32(0x5eed)
 const below = (n: number): number => rand() % n
@@ -534,16 +523,6 @@ const target = (what: string, value: string, met: boolean): void => {
   if (value.includes("NaN")) return // a case was filtered out with PICK_ONLY
   targets.push({ what, value, met })
   console.log(`  target ${met ? "met   " : "MISSED"}  ${what}: ${value}`)
-}
-
-const runtime = (): string => {
-  const g = globalThis as {
-    readonly Bun?: { readonly version: string }
-    readonly Deno?: { readonly version: { readonly deno: string; readonly v8: string } }
-  }
-  if (g.Bun !== undefined) return `bun ${g.Bun.version} (JavaScriptCore)`
-  if (g.Deno !== undefined) return `deno ${g.Deno.version.deno} (V8 ${g.Deno.version.v8})`
-  return `node ${process.versions.node} (V8 ${process.versions.v8})`
 }
 
 // -----------------------------------------------------------------------------

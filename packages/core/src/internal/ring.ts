@@ -194,24 +194,11 @@ const distribute = (ring: Ring): void => {
   for (let t = 0; t < 256; t++) {
     const lo = top[t]!
     const hi = top[t + 1]!
-    if (hi - lo < 2) {
-      if (hi > lo) {
-        to[lo] = mid[lo]!
-        toOwners[lo] = midOwners[lo]!
-      }
-      continue
+    if (hi - lo > 1) sortBucket(mid, midOwners, to, toOwners, cursors, lo, hi, subShift, subMask, subCount)
+    else if (hi > lo) {
+      to[lo] = mid[lo]!
+      toOwners[lo] = midOwners[lo]!
     }
-    cursors.fill(0, 0, subCount + 1)
-    for (let j = lo; j < hi; j++) cursors[((mid[j]! >>> subShift) & subMask) + 1]!++
-    cursors[0] = lo
-    for (let k = 0; k < subCount; k++) cursors[k + 1]! += cursors[k]!
-    for (let j = lo; j < hi; j++) {
-      const position = mid[j]!
-      const at = cursors[(position >>> subShift) & subMask]!++
-      to[at] = position
-      toOwners[at] = midOwners[j]!
-    }
-    sortRange(to, toOwners, lo, hi)
   }
   index(ring)
 }
@@ -280,6 +267,35 @@ const scatterTop = (
     to[at] = position
     toOwners[at] = owners[j]!
   }
+}
+
+/**
+ * One top bucket `[lo, hi)` of `mid`, sorted into `to`: a stable counting sort on the bits under
+ * `subShift`, then an insertion sort of the (nearly sorted) result.
+ */
+const sortBucket = (
+  mid: Uint32Array,
+  midOwners: Int32Array,
+  to: Uint32Array,
+  toOwners: Int32Array,
+  cursors: Int32Array,
+  lo: number,
+  hi: number,
+  subShift: number,
+  subMask: number,
+  subCount: number
+): void => {
+  cursors.fill(0, 0, subCount + 1)
+  for (let j = lo; j < hi; j++) cursors[((mid[j]! >>> subShift) & subMask) + 1]!++
+  cursors[0] = lo
+  for (let k = 0; k < subCount; k++) cursors[k + 1]! += cursors[k]!
+  for (let j = lo; j < hi; j++) {
+    const position = mid[j]!
+    const at = cursors[(position >>> subShift) & subMask]!++
+    to[at] = position
+    toOwners[at] = midOwners[j]!
+  }
+  sortRange(to, toOwners, lo, hi)
 }
 
 /** Stable insertion sort of `[lo, hi)` by position (a bucket: a few entries, nearly random). */

@@ -49,6 +49,7 @@ import type * as Endpoint from "./Endpoint.ts"
 import * as backoff from "./internal/backoff.ts"
 import * as ewma from "./internal/ewma.ts"
 import * as option from "./internal/option.ts"
+import * as slotTable from "./internal/table.ts"
 import * as Policy from "./Policy.ts"
 
 // -----------------------------------------------------------------------------
@@ -431,12 +432,6 @@ const build = (options: {
     const clock = yield* Clock.Clock
     const readyLatch = yield* Deferred.make<void, NotReady>()
     const now = () => Number(clock.currentTimeNanosUnsafe()) / 1e6
-    const tau = policy.decayMillis ?? defaultDecayMillis
-    const slots: Array<Policy.Slot> = []
-    const byAddress = new Map<string, Policy.Slot>()
-    // removed slots that still have requests in flight: revived if their address comes back,
-    // so `load` stays truthful and learned state is kept; dropped when their last request ends
-    const draining = new Map<string, Policy.Slot>()
     const metrics = new Map<string, SlotMetrics>()
     const services = yield* Effect.context<never>()
     const background = new Set<Fiber.Fiber<void>>()
@@ -448,13 +443,15 @@ const build = (options: {
     if (options.scope !== undefined) {
       yield* Scope.addFinalizer(options.scope, Effect.suspend(() => Fiber.interruptAll(background)))
     }
-    const picker = policy.make({
-      slots,
+    const table = slotTable.make(policy, {
       random: () => random.nextDoubleUnsafe(),
       now,
       fork,
       resubscribe: options.resubscribe
     })
+    const slots = table.slots
+    const picker = table.picker
+    const tau = table.load.decayMillis
     let isReady = false
 
     const noEndpoint = (): PickError =>
@@ -471,7 +468,7 @@ const build = (options: {
       : (hash: number): Policy.Slot | undefined => {
         const explanation = picker.explain(hash)
         trace(explanation)
-        const slot = explanation.chosen === undefined ? undefined : byAddress.get(explanation.chosen)
+        const slot = explanation.chosen === undefined ? undefined : table.slot(explanation.chosen)
         if (slot !== undefined) slot.picks++
         return slot
       }
@@ -504,7 +501,7 @@ const build = (options: {
 
     const acquire = (slot: Policy.Slot) =>
       Effect.suspend(() => {
-        slot.pending++
+        table.acquire(slot)
         const start = now()
         const m = metricsOf(slot.endpoint.address)
         return Effect.as(
@@ -515,23 +512,22 @@ const build = (options: {
     const release = (lease: Lease, exit: Exit.Exit<unknown, unknown>) =>
       Effect.suspend(() => {
         const { slot } = lease
-        slot.pending--
-        if (slot.index < 0 && slot.pending === 0) draining.delete(slot.endpoint.address)
-        const updates: Array<Effect.Effect<void>> = [Metric.update(lease.metrics.pending, slot.pending)]
-        if (Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)) return Effect.all(updates, { discard: true })
+        if (Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)) {
+          table.release(slot, undefined)
+          return Metric.update(lease.metrics.pending, slot.pending)
+        }
         const t = now()
         const latency = Math.max(t - lease.start, 0)
-        slot.latency = ewma.observe(slot.latency, slot.stamp, latency, t, tau)
-        slot.stamp = t
-        updates.push(Metric.update(lease.metrics.latency, Duration.millis(latency)))
-        if (Exit.isSuccess(exit)) {
-          slot.successes++
-          picker.observe?.(slot, { success: true, latency, now: t })
-        } else {
-          slot.failures++
-          updates.push(Metric.update(lease.metrics.failures, 1))
-          picker.observe?.(slot, { success: false, error: Cause.squash(exit.cause), latency, now: t })
-        }
+        const success = Exit.isSuccess(exit)
+        table.release(
+          slot,
+          success ? { success, latency, now: t } : { success, error: Cause.squash(exit.cause), latency, now: t }
+        )
+        const updates: Array<Effect.Effect<void>> = [
+          Metric.update(lease.metrics.pending, slot.pending),
+          Metric.update(lease.metrics.latency, Duration.millis(latency))
+        ]
+        if (!success) updates.push(Metric.update(lease.metrics.failures, 1))
         return Effect.all(updates, { discard: true })
       })
     const runOn = <A, E, R>(slot: Policy.Slot, f: (endpoint: Endpoint.Endpoint) => Effect.Effect<A, E, R>) =>
@@ -539,44 +535,7 @@ const build = (options: {
 
     const apply = (change: Change.Change) =>
       Effect.suspend(() => {
-        for (const endpoint of change.removed) {
-          const slot = byAddress.get(endpoint.address)
-          if (slot === undefined) continue
-          const last = slots.pop()!
-          if (last !== slot) {
-            slots[slot.index] = last
-            last.index = slot.index
-          }
-          byAddress.delete(endpoint.address)
-          picker.removed(slot)
-          slot.index = -1
-          if (slot.pending > 0) draining.set(endpoint.address, slot)
-        }
-        for (const endpoint of change.updated) {
-          const slot = byAddress.get(endpoint.address)
-          if (slot === undefined) continue
-          const previous = slot.endpoint
-          slot.endpoint = endpoint
-          picker.updated(slot, previous)
-        }
-        for (const endpoint of change.added) {
-          const existing = byAddress.get(endpoint.address)
-          if (existing !== undefined) {
-            const previous = existing.endpoint
-            existing.endpoint = endpoint
-            picker.updated(existing, previous)
-            continue
-          }
-          const revived = draining.get(endpoint.address)
-          if (revived !== undefined) draining.delete(endpoint.address)
-          const slot = revived ?? Policy.makeSlot(endpoint)
-          slot.endpoint = endpoint
-          slot.index = slots.length
-          slots.push(slot)
-          byAddress.set(endpoint.address, slot)
-          picker.added(slot)
-        }
-        picker.rebalanced()
+        table.apply(change, now())
         if (isReady) return Effect.void
         isReady = true
         return Deferred.succeed(readyLatch, undefined)
@@ -647,12 +606,12 @@ const build = (options: {
         }),
       useEndpoint: <A, E, R>(endpoint: Endpoint.Endpoint, f: (endpoint: Endpoint.Endpoint) => Effect.Effect<A, E, R>) =>
         Effect.suspend((): Effect.Effect<A, E | NoEndpointAvailable, R> => {
-          const slot = byAddress.get(endpoint.address)
+          const slot = table.slot(endpoint.address)
           return slot === undefined
             ? Effect.fail(new NoEndpointAvailable({ key, policy: policy.name, ready: isReady }))
             : runOn(slot, f)
         }),
-      load: (address) => Effect.sync(() => byAddress.get(address)?.pending),
+      load: (address) => Effect.sync(() => table.slot(address)?.pending),
       snapshot: Effect.sync(() => {
         const t = now()
         return slots.map((slot) => ({

@@ -205,12 +205,7 @@ export const make = (policy: Policy.Policy, options: Options): Policy.Policy => 
   if (settings instanceof Policy.PolicyError) return Policy.invalid(settings)
   if (settings.threshold < 0) return policy
   const name = `health(${policy.name})`
-  return {
-    name,
-    decayMillis: policy.decayMillis,
-    hashed: policy.hashed,
-    make: (context) => build(name, policy, settings, context)
-  }
+  return Policy.wrap(policy, name, (context) => build(name, policy, settings, context))
 }
 
 // -----------------------------------------------------------------------------

@@ -237,12 +237,7 @@ export const make = (policy: Policy.Policy, options?: Options): Policy.Policy =>
   const settings = parse(options ?? {})
   if (settings instanceof Policy.PolicyError) return Policy.invalid(settings)
   const name = `outlier-detection(${policy.name})`
-  return {
-    name,
-    decayMillis: policy.decayMillis,
-    hashed: policy.hashed,
-    make: (context) => build(name, policy, settings, context)
-  }
+  return Policy.wrap(policy, name, (context) => build(name, policy, settings, context))
 }
 
 // -----------------------------------------------------------------------------
@@ -411,7 +406,7 @@ const bound = (n: number, percent: number): number => Math.min(n, Math.floor(per
 const build = (name: string, policy: Policy.Policy, s: Settings, context: Policy.Context): Policy.Picker => {
   const subset = eligible.make(policy, context)
   const inner = subset.inner
-  const everyone = eligible.all(context)
+  const everyone = eligible.all(context, policy.load)
   const hosts = new Map<Policy.Slot, Host>()
   let ejected = 0
   let nextSweep = context.now() + s.interval

@@ -10,20 +10,21 @@
  *   zero with the same time constant, so an endpoint that stopped getting traffic because it was
  *   slow is probed again after a while (Finagle's behaviour).
  * - `decay` (τ) defaults to **10 seconds**, Finagle's and Linkerd's default.
- * - An endpoint with no sample yet costs `defaultLatency × (pending + 1)`; `defaultLatency`
- *   defaults to **30 ms**, tower's and Linkerd's `DEFAULT_RTT` for new endpoints.
+ * - An endpoint with no sample yet starts at `defaultLatency` (**30 ms**, tower's and Linkerd's
+ *   `DEFAULT_RTT`), stamped when it joined; that start decays like a sample, as tower's does.
  * - An invalid `decay` (not a duration, zero, negative or infinite) or `defaultLatency` (not a
  *   finite duration ≥ 0) gives a policy whose `error` makes `Balancer.make` fail with a typed
  *   `PolicyError` naming the option and value.
  * - The balancer records one latency sample per completed `use` (successes and failures alike;
  *   interrupted calls are not samples) and keeps the estimate in the endpoint's slot, so it
- *   survives rebalances.
+ *   survives rebalances. The cost lives in the slot too (`Load.peakEwma`), so a pick compares
+ *   two stored numbers: no clock read, no `exp`.
  *
  * @since 0.1.0
  */
-import * as Duration from "effect/Duration"
-import * as ewma from "./internal/ewma.ts"
-import * as sample from "./internal/sample.ts"
+import type * as Duration from "effect/Duration"
+import * as choices from "./internal/choices.ts"
+import * as Load from "./Load.ts"
 import * as Policy from "./Policy.ts"
 
 /**
@@ -32,7 +33,7 @@ import * as Policy from "./Policy.ts"
  * @category models
  * @since 0.1.0
  */
-export const defaultDecay: Duration.Duration = Duration.seconds(10)
+export const defaultDecay: Duration.Duration = Load.defaultDecay
 
 /**
  * The latency assumed for an endpoint with no sample yet: 30 ms (tower / Linkerd `DEFAULT_RTT`).
@@ -40,10 +41,11 @@ export const defaultDecay: Duration.Duration = Duration.seconds(10)
  * @category models
  * @since 0.1.0
  */
-export const defaultLatency: Duration.Duration = Duration.millis(30)
+export const defaultLatency: Duration.Duration = Load.defaultLatency
 
 /**
- * The peak-EWMA policy.
+ * The peak-EWMA policy: `Load.peakEwma` under the one power of two choices
+ * (`internal/choices.ts`).
  *
  * **Example**
  *
@@ -60,49 +62,6 @@ export const make = (options?: {
   readonly decay?: Duration.Input | undefined
   readonly defaultLatency?: Duration.Input | undefined
 }): Policy.Policy => {
-  const tau = Policy.durationOption("peak-ewma", "decay", options?.decay, defaultDecay, { millis: 0, inclusive: false })
-  if (typeof tau !== "number") return Policy.invalid(tau)
-  const fallback = Policy.durationOption("peak-ewma", "defaultLatency", options?.defaultLatency, defaultLatency, {
-    millis: 0,
-    inclusive: true
-  })
-  if (typeof fallback !== "number") return Policy.invalid(fallback)
-  return {
-    name: "peak-ewma",
-    decayMillis: tau,
-    make: (context) => {
-      const slots = context.slots
-      const cost = (slot: Policy.Slot, now: number): number =>
-        ewma.current(slot.latency, slot.stamp, now, tau, fallback) * (slot.pending + 1)
-      return {
-        ...Policy.stateless,
-        pick: () => {
-          const n = slots.length
-          if (n < 2) return slots[0]
-          const u = context.random()
-          const i = sample.first(u, n)
-          const a = slots[i]!
-          const b = slots[sample.second(u, n, i)]!
-          const now = context.now()
-          return cost(b, now) < cost(a, now) ? b : a
-        },
-        explain: () => {
-          const n = slots.length
-          if (n === 0) return { policy: "peak-ewma", chosen: undefined, candidates: [], note: "no endpoints" }
-          const now = context.now()
-          const u = context.random()
-          const i = sample.first(u, n)
-          const a = slots[i]!
-          const b = n < 2 ? a : slots[sample.second(u, n, i)]!
-          const chosen = cost(b, now) < cost(a, now) ? b : a
-          return {
-            policy: "peak-ewma",
-            chosen: chosen.endpoint.address,
-            candidates: [a, b].map((s) => ({ address: s.endpoint.address, score: cost(s, now) })),
-            note: `two random candidates; lower latency estimate (ms) × (pending + 1) wins; τ = ${tau} ms`
-          }
-        }
-      }
-    }
-  }
+  const load = Load.peakEwma(options)
+  return load.error !== undefined ? Policy.invalid(load.error) : choices.policy("peak-ewma", load)
 }

@@ -21,6 +21,7 @@ import type * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import type * as Endpoint from "./Endpoint.ts"
 import * as options from "./internal/option.ts"
+import type * as Load from "./Load.ts"
 
 // -----------------------------------------------------------------------------
 // models
@@ -35,7 +36,9 @@ import * as options from "./internal/option.ts"
  *   last slot into the freed position).
  * - `pending` counts requests acquired through the balancer and not yet released.
  * - `latency` is the peak-EWMA latency estimate in milliseconds, `-1` until the first sample;
- *   `stamp` is when it was last updated (milliseconds of `Clock`).
+ *   `stamp` is when it was last updated (milliseconds of `Clock`), or when the slot was made.
+ * - `cost` is the policy's load metric for the slot (see `Load`), lower is better; the balancer
+ *   refreshes it whenever `pending` or the latency estimate changes.
  *
  * @category models
  * @since 0.1.0
@@ -49,6 +52,7 @@ export interface Slot {
   failures: number
   latency: number
   stamp: number
+  cost: number
 }
 
 /**
@@ -176,8 +180,11 @@ export interface Policy {
    * fails with this error instead.
    */
   readonly error?: PolicyError | undefined
-  /** The time constant of the latency estimate the balancer keeps for this policy, in ms. */
-  readonly decayMillis?: number | undefined
+  /**
+   * The load metric the balancer keeps in `slot.cost` for this policy (default `Load.pending`);
+   * its `decayMillis` is the time constant of the latency estimate.
+   */
+  readonly load?: Load.Load | undefined
   /** Whether `pick` uses the request hash (ring hash, Maglev). */
   readonly hashed?: boolean | undefined
   readonly make: (context: Context) => Picker
@@ -305,12 +312,12 @@ const orPolicyError = <A>(policy: string, read: A | options.Invalid): A | Policy
     : read
 
 /**
- * A fresh slot for an endpoint, with no load and no latency sample.
+ * A fresh slot for an endpoint, with no load and no latency sample, made at `now` (ms of `Clock`).
  *
  * @category constructors
  * @since 0.1.0
  */
-export const makeSlot = (endpoint: Endpoint.Endpoint): Slot => ({
+export const makeSlot = (endpoint: Endpoint.Endpoint, now = 0): Slot => ({
   endpoint,
   index: -1,
   pending: 0,
@@ -318,8 +325,20 @@ export const makeSlot = (endpoint: Endpoint.Endpoint): Slot => ({
   successes: 0,
   failures: 0,
   latency: -1,
-  stamp: 0
+  stamp: now,
+  cost: 0
 })
+
+/**
+ * A policy that wraps `policy` (health checks, outlier detection): it keeps the inner policy's
+ * load metric and hashing, and fails as the inner one does when that was built from invalid
+ * options, so a wrapper forwards nothing by hand.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const wrap = (policy: Policy, name: string, make: (context: Context) => Picker): Policy =>
+  policy.error !== undefined ? policy : { name, load: policy.load, hashed: policy.hashed, make }
 
 /**
  * The picker callbacks that do nothing, for policies that read `context.slots` directly.

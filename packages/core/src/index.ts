@@ -35,6 +35,9 @@ export * as Hedge from "./Hedge.ts"
 export * as LeastPending from "./LeastPending.ts"
 
 /** @since 0.1.0 */
+export * as Load from "./Load.ts"
+
+/** @since 0.1.0 */
 export * as Maglev from "./Maglev.ts"
 
 /** @since 0.1.0 */

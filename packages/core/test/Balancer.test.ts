@@ -347,6 +347,8 @@ describe("Balancer", () => {
                 stamp: 0
               }
               slot.index = i
+              // the host keeps `cost` (the policy's load metric) current, as the balancer does
+              policy.load!.update(slot)
               return slot
             })
             const picker = policy.make({ slots, random: () => u, now: () => 1000 })

@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import {
   Endpoint,
   LeastPending,
+  Load,
   Maglev,
   PeakEwma,
   Policy,
@@ -47,7 +48,7 @@ const spy = (
   options?: { readonly hashed?: boolean }
 ): Policy.Policy => ({
   name: "spy",
-  decayMillis: 50,
+  load: { ...Load.pending, decayMillis: 50 },
   hashed: options?.hashed,
   make: (context) => ({
     ...Policy.stateless,

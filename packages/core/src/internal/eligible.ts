@@ -14,12 +14,13 @@
  * - The inner context is the outer one with `slots` replaced, so `random`, `now`, `fork`,
  *   `resubscribe` (and anything else a host puts there) reach the inner policy unchanged, and
  *   wrappers nest.
- * - {@link all} is the fallback for panic mode: power of two choices by pending requests over
- *   every slot of the outer context, allocation-free.
+ * - {@link all} is the fallback for panic mode: power of two choices by the policy's load metric
+ *   over every slot of the outer context, allocation-free.
  */
 import type * as Endpoint from "../Endpoint.ts"
+import * as Load from "../Load.ts"
 import type * as Policy from "../Policy.ts"
-import * as sample from "./sample.ts"
+import * as choices from "./choices.ts"
 
 /** An inner picker over the eligible slots, and the operations that keep the two in step. */
 export interface Subset {
@@ -100,41 +101,22 @@ export const make = (policy: Policy.Policy, context: Policy.Context): Subset => 
   }
 }
 
-/** A picker over every slot of `context` for panic mode: two random slots, fewer pending wins. */
+/** A picker over every slot of `context` for panic mode: two random slots, the lower cost wins. */
 export interface All {
   readonly pick: () => Policy.Slot | undefined
   readonly explain: (policy: string, note: string) => Policy.Explanation
 }
 
-/** The panic-mode picker over `context.slots` (power of two choices by pending requests). */
-export const all = (context: Policy.Context): All => {
+/**
+ * The panic-mode picker over `context.slots`: the one power of two choices (`choices.ts`) by the
+ * balancer's per-slot cost, the policy's load metric (`load`, default pending requests).
+ */
+export const all = (context: Policy.Context, load: Load.Load | undefined): All => {
   const slots = context.slots
   const random = context.random
+  const metric = load ?? Load.pending
   return {
-    pick: () => {
-      const n = slots.length
-      if (n < 2) return slots[0]
-      const u = random()
-      const i = sample.first(u, n)
-      const a = slots[i]!
-      const b = slots[sample.second(u, n, i)]!
-      return b.pending < a.pending ? b : a
-    },
-    explain: (policy, note) => {
-      const n = slots.length
-      if (n === 0) return { policy, chosen: undefined, candidates: [], note }
-      if (n === 1) {
-        const only = slots[0]!
-        return { policy, chosen: only.endpoint.address, candidates: [candidate(only)], note }
-      }
-      const u = random()
-      const i = sample.first(u, n)
-      const a = slots[i]!
-      const b = slots[sample.second(u, n, i)]!
-      const chosen = b.pending < a.pending ? b : a
-      return { policy, chosen: chosen.endpoint.address, candidates: [candidate(a), candidate(b)], note }
-    }
+    pick: () => choices.pick(slots, random),
+    explain: (policy, note) => choices.explain(slots, random, metric, context.now(), policy, note)
   }
 }
-
-const candidate = (slot: Policy.Slot): Policy.Candidate => ({ address: slot.endpoint.address, score: slot.pending })

@@ -14,11 +14,12 @@
  *   think time (if the scenario has one), and repeat. A closed loop bounds the requests in flight,
  *   as a connection pool or a concurrency limit does, so an overloaded backend slows its clients
  *   instead of growing an endless queue.
- * - **The balancer side** is the one `Balancer` keeps: one {@link Policy.Slot} per backend (made by
- *   `Policy.makeSlot` for `Endpoint.makeUnsafe({ address: "10.0.0.<i+1>:8080", weight })`), the
- *   picker built by `policy.make` and told about each slot with `added` then `rebalanced`, `picks`
- *   and `pending` counted around each request, and on each completion the peak-EWMA latency
- *   update (`slot.latency`, `slot.stamp`) with τ = `policy.decayMillis ?? 10000`, as
+ * - **The balancer side** is the `Balancer`'s own slot table and lease (`internal/table.ts`):
+ *   one {@link Policy.Slot} per backend (for `Endpoint.makeUnsafe({ address: "10.0.0.<i+1>:8080",
+ *   weight })`), the picker built by `policy.make` and told about each slot with `added` then
+ *   `rebalanced`, `picks` counted and `pending` acquired and released around each request, and on
+ *   each completion the peak-EWMA latency update (`slot.latency`, `slot.stamp`, with the policy's
+ *   load metric's τ, `Load.pending`'s 10 s by default) and the load metric's `slot.cost`, exactly as
  *   `Balancer.use` does. Policies get `context.now` from the virtual clock and `context.random`
  *   from the seeded generator. Hashed policies (`policy.hashed`) get a uniformly random 32-bit
  *   request hash, as from a large key space; the others get `-1`.
@@ -116,9 +117,9 @@ import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Endpoint from "../Endpoint.ts"
 import * as budget from "../internal/budget.ts"
-import * as ewma from "../internal/ewma.ts"
 import * as option from "../internal/option.ts"
 import * as simulation from "../internal/simulation.ts"
+import * as slotTable from "../internal/table.ts"
 import * as Policy from "../Policy.ts"
 import * as Retry from "../Retry.ts"
 
@@ -890,7 +891,6 @@ export const run = (options: {
     : Duration.toMillis(scenario.duration)
   const limit = options.requests ?? Infinity
   let end = warmup + window
-  const tau = policy.decayMillis ?? defaultDecayMillis
 
   // backends
   const concurrency = Int32Array.from(scenario.backends, (b) => b.concurrency)
@@ -963,7 +963,6 @@ export const run = (options: {
   let now = 0
   const policyRng = simulation.rng(seed, streamPolicy)
   const hashRng = simulation.rng(seed, streamHash)
-  const slots: Array<Policy.Slot> = []
   const truth: Truth = {
     expectedDelay: (i) => {
       const m = baseMean[i]! * factor[i]!
@@ -973,16 +972,15 @@ export const run = (options: {
     occupancy: (i) => busy[i]! / concurrency[i]!,
     healthy: (i) => failureRate[i] === 0 && !blackHole[i]
   }
-  const context: SimulationContext = { slots, random: policyRng.next, now: () => now, truth }
-  const picker = policy.make(context)
-  const observe = picker.observe
+  // the balancer's own slot table and lease (internal/table.ts), under the virtual clock
+  const host: Omit<SimulationContext, "slots"> = { random: policyRng.next, now: () => now, truth }
+  const table = slotTable.make(policy, host)
+  const slots = table.slots
+  const picker = table.picker
   scenario.backends.forEach((b, i) => {
-    const slot = Policy.makeSlot(Endpoint.makeUnsafe({ address: `10.0.0.${i + 1}:8080`, weight: b.weight ?? 1 }))
-    slot.index = i
-    slots.push(slot)
-    picker.added(slot)
+    table.add(Endpoint.makeUnsafe({ address: `10.0.0.${i + 1}:8080`, weight: b.weight ?? 1 }), now)
   })
-  picker.rebalanced()
+  table.rebalanced()
   const errors = slots.map((slot) => new BackendFailure({ address: slot.endpoint.address }))
 
   // drift
@@ -1071,7 +1069,7 @@ export const run = (options: {
 
   // a try: pending + 1, its timers, then the backend's servers or queue
   const dispatch = (c: number, slot: Policy.Slot): void => {
-    slot.pending++
+    table.acquire(slot)
     const i = slot.index
     const t = newTry(c, i, now)
     if (untried(c, slot)) {
@@ -1113,7 +1111,7 @@ export const run = (options: {
       if (t === -1) continue
       tryState[t] = tryAbandoned
       const i = tryBackend[t]!
-      slots[i]!.pending--
+      table.release(slots[i]!, undefined)
       abandonedAt[i] = abandonedAt[i]! + 1
       liveTry[k] = -1
       live[c] = live[c]! - 1
@@ -1124,17 +1122,8 @@ export const run = (options: {
     const i = tryBackend[t]!
     const c = tryClient[t]!
     const slot = slots[i]!
-    slot.pending--
     const latency = Math.max(now - trySent[t]!, 0)
-    slot.latency = ewma.observe(slot.latency, slot.stamp, latency, now, tau)
-    slot.stamp = now
-    if (success) {
-      slot.successes++
-      if (observe !== undefined) observe(slot, { success: true, latency, now })
-    } else {
-      slot.failures++
-      if (observe !== undefined) observe(slot, { success: false, error, latency, now })
-    }
+    table.release(slot, success ? { success, latency, now } : { success, error, latency, now })
     unlive(c, t)
     if (success) {
       abandonAll(c)
@@ -1507,8 +1496,6 @@ export const formatFailures = (rows: ReadonlyArray<Row>): string => {
 // -----------------------------------------------------------------------------
 // internal
 // -----------------------------------------------------------------------------
-
-const defaultDecayMillis = 10_000
 
 // an event's tag is `id * 8 + kind`: a client for send and retry, a try for done, timeout and hedge
 const eventSend = 0

@@ -1,8 +1,10 @@
 /**
- * Drives a policy's picker outside a balancer, exactly the way `Balancer.apply` does: one slot per
- * endpoint in a shared array, removals swap the last slot into the gap, then `added` / `removed` /
- * `updated` calls and one `rebalanced` per batch. For testing your own `Policy` (or a wrapper)
- * synchronously, with a seeded random source and a clock you control.
+ * Drives a policy's picker outside a balancer, through the balancer's own slot table
+ * (`internal/table.ts`): one slot per endpoint in a shared array, removals swap the last slot into
+ * the gap, then `added` / `removed` / `updated` calls and one `rebalanced` per batch; `acquire` /
+ * `release` are the balancer's lease (pending counts, latency estimate, the policy's load metric,
+ * `observe`). For testing your own `Policy` (or a wrapper) synchronously, with a seeded random
+ * source and a clock you control.
  *
  * **Example**
  *
@@ -21,7 +23,8 @@
  */
 import * as Change from "../Change.ts"
 import type * as Endpoint from "../Endpoint.ts"
-import * as Policy from "../Policy.ts"
+import * as slotTable from "../internal/table.ts"
+import type * as Policy from "../Policy.ts"
 
 /**
  * A picker under test and the slots it picks from.
@@ -47,6 +50,14 @@ export interface TestPicker {
   readonly update: (endpoint: Endpoint.Endpoint, options?: { readonly batch?: boolean | undefined }) => void
   /** Ends a batch: calls the picker's `rebalanced`. */
   readonly rebalanced: () => void
+  /** A request to `slot` starts, as `Balancer.use` begins one: pending + 1, the load refreshed. */
+  readonly acquire: (slot: Policy.Slot) => void
+  /**
+   * A request to `slot` ends, as `Balancer.use` releases one: with an `outcome` (a completed
+   * request) the latency estimate and counts are updated and the picker observes it; without one
+   * (an interruption) only pending − 1.
+   */
+  readonly release: (slot: Policy.Slot, outcome?: Policy.Outcome | undefined) => void
   /** The endpoints in the set now. */
   readonly endpoints: () => ReadonlyArray<Endpoint.Endpoint>
 }
@@ -70,69 +81,40 @@ export const make = (
     readonly now?: (() => number) | undefined
   }
 ): TestPicker => {
-  const slots: Array<Policy.Slot> = []
-  const byAddress = new Map<string, Policy.Slot>()
-  const picker = policy.make({ slots, random: options?.random ?? seeded(1), now: options?.now ?? (() => 0) })
+  const now = options?.now ?? (() => 0)
+  const table = slotTable.make(policy, { random: options?.random ?? seeded(1), now })
   const end = (batch: boolean | undefined) => {
-    if (batch !== true) picker.rebalanced()
+    if (batch !== true) table.rebalanced()
   }
-  const add = (endpoint: Endpoint.Endpoint, options?: { readonly batch?: boolean | undefined }) => {
-    const existing = byAddress.get(endpoint.address)
-    if (existing !== undefined) {
-      update(endpoint, options)
-      return existing
-    }
-    const slot = Policy.makeSlot(endpoint)
-    slot.index = slots.length
-    slots.push(slot)
-    byAddress.set(endpoint.address, slot)
-    picker.added(slot)
-    end(options?.batch)
-    return slot
-  }
-  const remove = (address: string, options?: { readonly batch?: boolean | undefined }) => {
-    const slot = byAddress.get(address)
-    if (slot === undefined) return
-    const last = slots.pop()!
-    if (last !== slot) {
-      slots[slot.index] = last
-      last.index = slot.index
-    }
-    slot.index = -1
-    byAddress.delete(address)
-    picker.removed(slot)
-    end(options?.batch)
-  }
-  const update = (endpoint: Endpoint.Endpoint, options?: { readonly batch?: boolean | undefined }) => {
-    const slot = byAddress.get(endpoint.address)
-    if (slot === undefined) return
-    const previous = slot.endpoint
-    slot.endpoint = endpoint
-    picker.updated(slot, previous)
-    end(options?.batch)
-  }
-  const apply = (change: Change.Change) => {
-    for (const endpoint of change.removed) remove(endpoint.address, { batch: true })
-    for (const endpoint of change.updated) update(endpoint, { batch: true })
-    for (const endpoint of change.added) add(endpoint, { batch: true })
-    picker.rebalanced()
-  }
+  const apply = (change: Change.Change) => table.apply(change, now())
   apply(Change.diff([], endpoints))
   return {
-    slots,
-    picker,
-    slot: (address) => byAddress.get(address),
+    slots: table.slots,
+    picker: table.picker,
+    slot: table.slot,
     pick: (hash = -1) => {
-      const slot = picker.pick(hash)
+      const slot = table.picker.pick(hash)
       if (slot !== undefined) slot.picks++
       return slot
     },
     apply,
-    add,
-    remove,
-    update,
-    rebalanced: () => picker.rebalanced(),
-    endpoints: () => slots.map((slot) => slot.endpoint)
+    add: (endpoint, options) => {
+      const slot = table.add(endpoint, now())
+      end(options?.batch)
+      return slot
+    },
+    remove: (address, options) => {
+      table.remove(address)
+      end(options?.batch)
+    },
+    update: (endpoint, options) => {
+      table.update(endpoint)
+      end(options?.batch)
+    },
+    rebalanced: table.rebalanced,
+    acquire: table.acquire,
+    release: (slot, outcome) => table.release(slot, outcome),
+    endpoints: () => table.slots.map((slot) => slot.endpoint)
   }
 }
 

@@ -1,0 +1,126 @@
+/**
+ * The slot table and the lease: the one engine under the `Balancer`, the test kit's `TestPicker`
+ * and the `Simulator`. It owns one `Slot` per endpoint address and the policy's picker over them,
+ * applies changes to both (a slot survives every change that keeps its address; removal swaps the
+ * last slot into the gap), and keeps each slot's load: pending requests, the peak-EWMA latency
+ * estimate, counts, and the policy's load metric in `slot.cost`.
+ *
+ * An endpoint removed while requests to it are in flight keeps its slot until they end ("draining"),
+ * so its pending count stays truthful; if its address comes back meanwhile, the same slot rejoins.
+ *
+ * Pure: time and randomness are passed in (`now` in ms of `Clock`, the context's `random`).
+ */
+import type * as Change from "../Change.ts"
+import type * as Endpoint from "../Endpoint.ts"
+import * as Load from "../Load.ts"
+import * as Policy from "../Policy.ts"
+import * as ewma from "./ewma.ts"
+
+/** A slot table over one policy's picker. */
+export interface Table {
+  /** The live slots, in the picker's `context.slots` order. */
+  readonly slots: ReadonlyArray<Policy.Slot>
+  readonly picker: Policy.Picker
+  /** The policy's load metric (`Load.pending` when it has none). */
+  readonly load: Load.Load
+  /** The live slot of `address`. */
+  readonly slot: (address: string) => Policy.Slot | undefined
+  /** Applies a change: removals, updates, additions, then one `rebalanced`. */
+  readonly apply: (change: Change.Change, now: number) => void
+  /** Adds an endpoint (updates it when its address is live), without `rebalanced`. */
+  readonly add: (endpoint: Endpoint.Endpoint, now: number) => Policy.Slot
+  /** Removes an address, without `rebalanced`. */
+  readonly remove: (address: string) => void
+  /** Updates a live endpoint's weight, tags, zone or priority, without `rebalanced`. */
+  readonly update: (endpoint: Endpoint.Endpoint) => void
+  /** Ends a batch of `add` / `remove` / `update`. */
+  readonly rebalanced: () => void
+  /** A request to `slot` starts: pending + 1. */
+  readonly acquire: (slot: Policy.Slot) => void
+  /**
+   * A request to `slot` ends: pending − 1. An `outcome` (a request that completed, as opposed to
+   * one interrupted) also updates the latency estimate and the counts and reaches the picker.
+   */
+  readonly release: (slot: Policy.Slot, outcome: Policy.Outcome | undefined) => void
+}
+
+/** A table over `policy`, its picker built with `context` plus the table's slots; empty at first. */
+export const make = (policy: Policy.Policy, context: Omit<Policy.Context, "slots">): Table => {
+  const slots: Array<Policy.Slot> = []
+  const byAddress = new Map<string, Policy.Slot>()
+  // removed slots with requests in flight: revived if their address comes back, dropped at 0
+  const draining = new Map<string, Policy.Slot>()
+  const load = policy.load ?? Load.pending
+  const tau = load.decayMillis
+  const picker = policy.make({ ...context, slots })
+
+  const update = (endpoint: Endpoint.Endpoint): void => {
+    const slot = byAddress.get(endpoint.address)
+    if (slot === undefined) return
+    const previous = slot.endpoint
+    slot.endpoint = endpoint
+    picker.updated(slot, previous)
+  }
+  const add = (endpoint: Endpoint.Endpoint, now: number): Policy.Slot => {
+    const existing = byAddress.get(endpoint.address)
+    if (existing !== undefined) {
+      update(endpoint)
+      return existing
+    }
+    const revived = draining.get(endpoint.address)
+    if (revived !== undefined) draining.delete(endpoint.address)
+    const slot = revived ?? Policy.makeSlot(endpoint, now)
+    slot.endpoint = endpoint
+    slot.index = slots.length
+    load.update(slot)
+    slots.push(slot)
+    byAddress.set(endpoint.address, slot)
+    picker.added(slot)
+    return slot
+  }
+  const remove = (address: string): void => {
+    const slot = byAddress.get(address)
+    if (slot === undefined) return
+    const last = slots.pop()!
+    if (last !== slot) {
+      slots[slot.index] = last
+      last.index = slot.index
+    }
+    byAddress.delete(address)
+    picker.removed(slot)
+    slot.index = -1
+    if (slot.pending > 0) draining.set(address, slot)
+  }
+  return {
+    slots,
+    picker,
+    load,
+    slot: (address) => byAddress.get(address),
+    apply: (change, now) => {
+      for (const endpoint of change.removed) remove(endpoint.address)
+      for (const endpoint of change.updated) update(endpoint)
+      for (const endpoint of change.added) add(endpoint, now)
+      picker.rebalanced()
+    },
+    add,
+    remove,
+    update,
+    rebalanced: () => picker.rebalanced(),
+    acquire: (slot) => {
+      slot.pending++
+      load.update(slot)
+    },
+    release: (slot, outcome) => {
+      slot.pending--
+      if (slot.index < 0 && slot.pending === 0) draining.delete(slot.endpoint.address)
+      if (outcome !== undefined) {
+        slot.latency = ewma.observe(slot.latency, slot.stamp, outcome.latency, outcome.now, tau)
+        slot.stamp = outcome.now
+        if (outcome.success) slot.successes++
+        else slot.failures++
+      }
+      load.update(slot)
+      if (outcome !== undefined) picker.observe?.(slot, outcome)
+    }
+  }
+}

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Change, Endpoint, LeastPending, RoundRobin } from "@switchyard/core"
-import { Arbitraries, TestPicker } from "@switchyard/core/testing"
+import { Change, Endpoint, LeastPending, Policy, RoundRobin } from "@switchyard/core"
+import { Arbitraries, Laws, TestPicker } from "@switchyard/core/testing"
 import * as fc from "fast-check"
 import { params } from "./seed.ts"
 
@@ -37,5 +37,49 @@ describe("TestPicker", () => {
       }),
       params(1000)
     )
+  })
+
+  it("the picker laws catch an explain that draws where pick does not, and a pick outside the set", () => {
+    // the drift the old PeakEwma had: explain drew a random number with one endpoint, pick did not
+    const drifting = (): Policy.Policy => {
+      const inner = LeastPending.make()
+      return {
+        ...inner,
+        make: (context) => {
+          const picker = inner.make(context)
+          return {
+            ...picker,
+            explain: (hash) => {
+              if (context.slots.length === 1) context.random()
+              return picker.explain(hash)
+            }
+          }
+        }
+      }
+    }
+    const violations = Laws.checkPicker(drifting, { first: [1], steps: [{ _tag: "Pick", hash: -1 }], seed: 1 })
+    assert.deepStrictEqual(violations, ["step 0: explain drew 1 random numbers, pick 0"])
+    const stale = (): Policy.Policy => ({
+      name: "stale",
+      make: (context) => {
+        let remembered: Policy.Slot | undefined
+        return {
+          ...Policy.stateless,
+          pick: () => (remembered ??= context.slots[0]),
+          explain: () => ({
+            policy: "stale",
+            chosen: (remembered ??= context.slots[0])?.endpoint.address,
+            candidates: [],
+            note: ""
+          })
+        }
+      }
+    })
+    const found = Laws.checkPicker(stale, {
+      first: [1, 1],
+      steps: [{ _tag: "Pick", hash: -1 }, { _tag: "Remove", at: 0 }, { _tag: "Pick", hash: -1 }],
+      seed: 1
+    })
+    assert.isTrue(found.some((v) => v.includes("not in the set")), found.join("; "))
   })
 })

@@ -3,7 +3,8 @@
  *
  * Each `check*` function returns the list of violations it found (empty when the law holds), so
  * it works in any test runner. {@link changeProperties} wraps the change laws as fast-check
- * properties, and {@link checkDiscovery} checks a whole `Discovery` implementation.
+ * properties, {@link checkDiscovery} checks a whole `Discovery` implementation, and
+ * {@link pickerProperties} gives the laws every picking policy (yours included) must obey.
  *
  * **Example** (checking your own discovery source)
  *
@@ -26,7 +27,9 @@ import * as Change from "../Change.ts"
 import type * as Discovery from "../Discovery.ts"
 import * as DiscoveryEvent from "../DiscoveryEvent.ts"
 import * as Endpoint from "../Endpoint.ts"
+import type * as Policy from "../Policy.ts"
 import * as Arbitraries from "./Arbitraries.ts"
+import * as TestPicker from "./TestPicker.ts"
 
 /**
  * One or more laws did not hold.
@@ -273,4 +276,233 @@ const byAddress = (endpoints: ReadonlyArray<Endpoint.Endpoint>) => new Map(endpo
 
 const expectNone = (violations: ReadonlyArray<string>): void => {
   if (violations.length > 0) throw new LawViolation({ violations })
+}
+
+// -----------------------------------------------------------------------------
+// picker laws
+// -----------------------------------------------------------------------------
+
+/**
+ * One step of a picker script: a pick (with a request hash, or none), a change of the set, a
+ * request outcome on a live slot, or time passing.
+ *
+ * @category laws
+ * @since 0.1.0
+ */
+export type PickerStep =
+  | { readonly _tag: "Pick"; readonly hash: number }
+  | { readonly _tag: "Add"; readonly address: number; readonly weight: number }
+  | { readonly _tag: "Remove"; readonly at: number }
+  | { readonly _tag: "Reweight"; readonly at: number; readonly weight: number }
+  | { readonly _tag: "Outcome"; readonly at: number; readonly success: boolean; readonly latency: number }
+  | { readonly _tag: "Wait"; readonly millis: number }
+
+/**
+ * Scripts for {@link checkPicker}: a first set of 1 to 8 endpoints, then up to 60 steps.
+ *
+ * @category laws
+ * @since 0.1.0
+ */
+export const pickerScript: fc.Arbitrary<{
+  readonly first: ReadonlyArray<number>
+  readonly steps: ReadonlyArray<PickerStep>
+  readonly seed: number
+}> = fc.record({
+  first: fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 8 }),
+  steps: fc.array(
+    fc.oneof(
+      {
+        weight: 6,
+        arbitrary: fc.oneof(fc.constant(-1), fc.nat({ max: 4294967295 })).map((hash): PickerStep => ({
+          _tag: "Pick",
+          hash
+        }))
+      },
+      fc.record({ address: fc.nat({ max: 12 }), weight: fc.integer({ min: 1, max: 5 }) }).map((
+        r
+      ): PickerStep => ({ _tag: "Add", ...r })),
+      fc.nat().map((at): PickerStep => ({ _tag: "Remove", at })),
+      fc.record({ at: fc.nat(), weight: fc.integer({ min: 1, max: 5 }) }).map((r): PickerStep => ({
+        _tag: "Reweight",
+        ...r
+      })),
+      {
+        weight: 3,
+        arbitrary: fc.record({ at: fc.nat(), success: fc.boolean(), latency: fc.integer({ min: 0, max: 200 }) }).map((
+          r
+        ): PickerStep => ({ _tag: "Outcome", ...r }))
+      },
+      fc.integer({ min: 1, max: 20_000 }).map((millis): PickerStep => ({ _tag: "Wait", millis }))
+    ),
+    { maxLength: 60 }
+  ),
+  seed: fc.integer()
+})
+
+const pickerEndpoint = (address: number, weight: number): Endpoint.Endpoint =>
+  Endpoint.makeUnsafe({ address: `10.9.0.${address + 1}:80`, weight })
+
+/**
+ * Plays a script on two pickers of `policy` built alike with the same seeded randomness: one
+ * picks with `pick`, the other with `explain`. Returns the violations of the picker laws:
+ *
+ * - a pick returns a slot of the current set (never a removed one), and returns nothing only when
+ *   the set is empty or the policy excludes some of it;
+ * - `explain(h)` chooses what `pick(h)` chooses, with the same random draws, and has the same effect
+ *   on the picker's state (the two pickers stay in step through the whole script).
+ *
+ * @category laws
+ * @since 0.1.0
+ */
+export const checkPicker = (
+  policy: () => Policy.Policy,
+  script: { readonly first: ReadonlyArray<number>; readonly steps: ReadonlyArray<PickerStep>; readonly seed: number }
+): Array<string> => {
+  const violations: Array<string> = []
+  let now = 0
+  const twin = () => {
+    const seeded = TestPicker.seeded(script.seed)
+    const counter = { draws: 0 }
+    const random = () => {
+      counter.draws++
+      return seeded()
+    }
+    const picker = TestPicker.make(policy(), script.first.map((w, i) => pickerEndpoint(i, w)), {
+      random,
+      now: () => now
+    })
+    return { picker, counter }
+  }
+  const p = twin()
+  const q = twin()
+  script.steps.forEach((step, i) => {
+    const both = [p.picker, q.picker]
+    switch (step._tag) {
+      case "Pick": {
+        const before = [p.counter.draws, q.counter.draws]
+        const picked = p.picker.pick(step.hash)
+        const explained = q.picker.picker.explain(step.hash)
+        const drawsPick = p.counter.draws - before[0]!
+        const drawsExplain = q.counter.draws - before[1]!
+        if (explained.chosen !== picked?.endpoint.address) {
+          violations.push(
+            `step ${i}: explain chose ${explained.chosen ?? "nothing"}, pick ${picked?.endpoint.address ?? "nothing"}`
+          )
+        }
+        if (drawsPick !== drawsExplain) {
+          violations.push(`step ${i}: explain drew ${drawsExplain} random numbers, pick ${drawsPick}`)
+        }
+        const slots = p.picker.slots
+        if (picked !== undefined && slots[picked.index] !== picked) {
+          violations.push(`step ${i}: pick returned ${picked.endpoint.address}, which is not in the set`)
+        }
+        if (picked === undefined && slots.length > 0 && (p.picker.picker.excluded?.() ?? 0) === 0) {
+          violations.push(`step ${i}: pick returned nothing from a set of ${slots.length} with none excluded`)
+        }
+        const chosen = explained.chosen === undefined ? undefined : q.picker.slot(explained.chosen)
+        if (chosen !== undefined) chosen.picks++
+        return
+      }
+      case "Add":
+        for (const t of both) t.add(pickerEndpoint(step.address, step.weight))
+        return
+      case "Remove": {
+        const slots = p.picker.slots
+        if (slots.length === 0) return
+        const address = slots[step.at % slots.length]!.endpoint.address
+        for (const t of both) t.remove(address)
+        return
+      }
+      case "Reweight": {
+        const slots = p.picker.slots
+        if (slots.length === 0) return
+        const endpoint = slots[step.at % slots.length]!.endpoint
+        for (const t of both) t.update({ ...endpoint, weight: step.weight })
+        return
+      }
+      case "Outcome": {
+        const slots = p.picker.slots
+        if (slots.length === 0) return
+        const address = slots[step.at % slots.length]!.endpoint.address
+        const outcome = step.success
+          ? { success: true, latency: step.latency, now }
+          : { success: false, error: "failed", latency: step.latency, now }
+        for (const t of both) {
+          const slot = t.slot(address)!
+          t.acquire(slot)
+          t.release(slot, outcome)
+        }
+        return
+      }
+      case "Wait":
+        now += step.millis
+        return
+    }
+  })
+  return violations
+}
+
+/**
+ * Checks that `policy` gives every endpoint of a fixed set its weight's share of `picks` picks
+ * without a request hash: `|share − weight / Σweight| ≤ tolerance` for each. Returns violations.
+ *
+ * @category laws
+ * @since 0.1.0
+ */
+export const checkWeightedShares = (
+  policy: () => Policy.Policy,
+  weights: ReadonlyArray<number>,
+  options: { readonly seed: number; readonly picks: number; readonly tolerance: number }
+): Array<string> => {
+  const t = TestPicker.make(policy(), weights.map((w, i) => pickerEndpoint(i, w)), {
+    random: TestPicker.seeded(options.seed)
+  })
+  const counts = new Map<string, number>()
+  for (let k = 0; k < options.picks; k++) {
+    const slot = t.pick()
+    if (slot !== undefined) counts.set(slot.endpoint.address, (counts.get(slot.endpoint.address) ?? 0) + 1)
+  }
+  const total = weights.reduce((a, b) => a + b, 0)
+  const violations: Array<string> = []
+  weights.forEach((w, i) => {
+    const address = pickerEndpoint(i, w).address
+    const share = (counts.get(address) ?? 0) / options.picks
+    if (Math.abs(share - w / total) > options.tolerance) {
+      violations.push(`${address} (weight ${w} of ${total}) got ${(share * 100).toFixed(2)}% of picks`)
+    }
+  })
+  return violations
+}
+
+/**
+ * The picker laws as fast-check properties for `policy` (a function, so each run builds fresh
+ * state): {@link checkPicker} over {@link pickerScript}s, and, with `weighted`, the weighted-share
+ * law {@link checkWeightedShares} over sets of 1 to 6 endpoints of weights 1 to 5 (20,000 picks,
+ * the given absolute tolerance). Run them with `fc.assert(property, { seed, numRuns })`.
+ *
+ * @category laws
+ * @since 0.1.0
+ */
+export const pickerProperties = (
+  policy: () => Policy.Policy,
+  options?: { readonly weighted?: number | undefined }
+): ReadonlyArray<{ readonly name: string; readonly property: fc.IPropertyWithHooks<any> }> => {
+  const properties: Array<{ readonly name: string; readonly property: fc.IPropertyWithHooks<any> }> = [
+    {
+      name: "picks only slots of the set, never a removed one; explain picks as pick does, with the same draws",
+      property: fc.property(pickerScript, (script) => expectNone(checkPicker(policy, script)))
+    }
+  ]
+  const tolerance = options?.weighted
+  if (tolerance !== undefined) {
+    properties.push({
+      name: `every endpoint gets its weight's share of picks (±${tolerance})`,
+      property: fc.property(
+        fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 6 }),
+        fc.integer(),
+        (weights, seed) => expectNone(checkWeightedShares(policy, weights, { seed, picks: 20_000, tolerance }))
+      )
+    })
+  }
+  return properties
 }

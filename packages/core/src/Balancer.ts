@@ -49,6 +49,7 @@ import type * as Endpoint from "./Endpoint.ts"
 import * as backoff from "./internal/backoff.ts"
 import * as ewma from "./internal/ewma.ts"
 import * as option from "./internal/option.ts"
+import * as seriesImpl from "./internal/series.ts"
 import * as slotTable from "./internal/table.ts"
 import * as Policy from "./Policy.ts"
 
@@ -82,16 +83,31 @@ export interface Balancer {
   readonly pickUnsafe: (hash?: number) => Endpoint.Endpoint | undefined
   /** Distinct endpoints, the policy's choice first (Volo's `InstancePicker`), for retries. */
   readonly picks: (hash?: number) => Effect.Effect<IterableIterator<Endpoint.Endpoint>, InvalidHash>
-  /** Runs `f` with a picked endpoint, tracking its pending count, latency and outcome. */
+  /**
+   * Runs `f` with a picked endpoint, tracking its pending count, latency and outcome: pending + 1
+   * before `f`, − 1 after it however it ends. `classify` says what the exit means for the
+   * endpoint's health and latency estimate (default {@link classifyExit}: a success is a success,
+   * an interruption is ignored, any other failure is a failure).
+   */
   readonly use: <A, E, R>(
     f: (endpoint: Endpoint.Endpoint) => Effect.Effect<A, E, R>,
-    options?: { readonly hash?: number | undefined }
+    options?: {
+      readonly hash?: number | undefined
+      readonly classify?: ((exit: Exit.Exit<A, E>) => Classification) | undefined
+    }
   ) => Effect.Effect<A, E | PickError, R>
   /** Runs `f` on a given endpoint with the same tracking as `use` (e.g. a retry's chosen endpoint). */
   readonly useEndpoint: <A, E, R>(
     endpoint: Endpoint.Endpoint,
-    f: (endpoint: Endpoint.Endpoint) => Effect.Effect<A, E, R>
+    f: (endpoint: Endpoint.Endpoint) => Effect.Effect<A, E, R>,
+    options?: { readonly classify?: ((exit: Exit.Exit<A, E>) => Classification) | undefined }
   ) => Effect.Effect<A, E | NoEndpointAvailable, R>
+  /**
+   * Picks an endpoint and holds it (pending + 1) until the lease is completed or its `Scope`
+   * closes, whichever comes first: for work that is not one Effect (a reply that arrives on
+   * another fiber, an event acknowledged later). See {@link Lease}.
+   */
+  readonly lease: (hash?: number) => Effect.Effect<Lease, PickError, Scope.Scope>
   /** Requests in flight to `address` through this balancer, or `undefined` if it is not in the set. */
   readonly load: (address: string) => Effect.Effect<number | undefined>
   /** Per-endpoint statistics, in the balancer's slot order. */
@@ -210,6 +226,47 @@ export class NotReady extends Schema.TaggedError<NotReady>()("NotReady", {
  * @since 0.1.0
  */
 export type PickError = NoEndpointAvailable | AllEndpointsExcluded | InvalidHash
+
+/**
+ * What a completed request means for its endpoint: `"success"` and `"failure"` are outcomes (their
+ * latency is a sample, health checks and outlier detection learn from them); `"ignore"` says
+ * nothing about the endpoint (a 429, a cancelled stream, an interruption): only its pending count
+ * is released.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Classification = "success" | "failure" | "ignore"
+
+/**
+ * The default classification of an exit: a success is `"success"`, a failure made only of
+ * interruptions is `"ignore"`, any other failure (a defect included) is `"failure"`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const classifyExit = (exit: Exit.Exit<unknown, unknown>): Classification =>
+  Exit.isSuccess(exit) ? "success" : Cause.hasInterruptsOnly(exit.cause) ? "ignore" : "failure"
+
+/**
+ * An endpoint held by {@link Balancer.lease}.
+ *
+ * **Details**
+ *
+ * The endpoint's pending count is + 1 from the lease until `complete` — or, when `complete` is never
+ * called, until the lease's `Scope` closes, which releases it as `"ignore"`. Only the first
+ * completion counts: later calls, and the scope's release after a completion, do nothing, so a
+ * lease is never counted twice. The latency of an outcome is the time from the lease to
+ * `complete`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Lease {
+  readonly endpoint: Endpoint.Endpoint
+  /** Completes the lease (once): `error` is the failure health checks see for a `"failure"`. */
+  readonly complete: (result: Classification, error?: unknown) => Effect.Effect<void>
+}
 
 /**
  * Requests handed out by `use`, by `key` and `endpoint`.
@@ -432,7 +489,6 @@ const build = (options: {
     const clock = yield* Clock.Clock
     const readyLatch = yield* Deferred.make<void, NotReady>()
     const now = () => Number(clock.currentTimeNanosUnsafe()) / 1e6
-    const metrics = new Map<string, SlotMetrics>()
     const services = yield* Effect.context<never>()
     const background = new Set<Fiber.Fiber<void>>()
     const fork = (effect: Effect.Effect<void>): void => {
@@ -448,10 +504,15 @@ const build = (options: {
       now,
       fork,
       resubscribe: options.resubscribe
-    })
+    }, (address) => series.drop(address))
     const slots = table.slots
     const picker = table.picker
     const tau = table.load.decayMillis
+    const series = seriesImpl.make(
+      { requests: picksTotal, pending: pendingGauge, failures: failuresTotal, latency: latencyTimer },
+      key,
+      services
+    )
     let isReady = false
 
     const noEndpoint = (): PickError =>
@@ -484,54 +545,42 @@ const build = (options: {
     const notReady = (waitedMillis: number) => new NotReady({ key, waitedMillis, last: options.last?.() })
     let ended = false
 
-    const metricsOf = (address: string): SlotMetrics => {
-      let found = metrics.get(address)
-      if (found === undefined) {
-        const attributes = { key, endpoint: address }
-        found = {
-          picks: Metric.withAttributes(picksTotal, attributes),
-          pending: Metric.withAttributes(pendingGauge, attributes),
-          failures: Metric.withAttributes(failuresTotal, attributes),
-          latency: Metric.withAttributes(latencyTimer, attributes)
-        }
-        metrics.set(address, found)
-      }
-      return found
+    // the one lease: begin and finish (used by `use`, `useEndpoint` and `lease` alike)
+    const begin = (slot: Policy.Slot): Ticket => {
+      table.acquire(slot)
+      const s = series.of(slot)
+      s.requests++
+      return { slot, series: s, start: now(), done: false }
     }
-
-    const acquire = (slot: Policy.Slot) =>
-      Effect.suspend(() => {
-        table.acquire(slot)
-        const start = now()
-        const m = metricsOf(slot.endpoint.address)
-        return Effect.as(
-          Effect.andThen(Metric.update(m.picks, 1), Metric.update(m.pending, slot.pending)),
-          { slot, start, metrics: m }
-        )
-      })
-    const release = (lease: Lease, exit: Exit.Exit<unknown, unknown>) =>
-      Effect.suspend(() => {
-        const { slot } = lease
-        if (Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)) {
-          table.release(slot, undefined)
-          return Metric.update(lease.metrics.pending, slot.pending)
-        }
-        const t = now()
-        const latency = Math.max(t - lease.start, 0)
-        const success = Exit.isSuccess(exit)
-        table.release(
-          slot,
-          success ? { success, latency, now: t } : { success, error: Cause.squash(exit.cause), latency, now: t }
-        )
-        const updates: Array<Effect.Effect<void>> = [
-          Metric.update(lease.metrics.pending, slot.pending),
-          Metric.update(lease.metrics.latency, Duration.millis(latency))
-        ]
-        if (!success) updates.push(Metric.update(lease.metrics.failures, 1))
-        return Effect.all(updates, { discard: true })
-      })
-    const runOn = <A, E, R>(slot: Policy.Slot, f: (endpoint: Endpoint.Endpoint) => Effect.Effect<A, E, R>) =>
-      Effect.acquireUseRelease(acquire(slot), (lease) => f(lease.slot.endpoint), release)
+    const finish = (ticket: Ticket, result: Classification, error: unknown): void => {
+      if (ticket.done) return
+      ticket.done = true
+      const slot = ticket.slot
+      if (result === "ignore") return table.release(slot, undefined)
+      const t = now()
+      const latency = Math.max(t - ticket.start, 0)
+      seriesImpl.record(ticket.series, latency)
+      if (result === "success") return table.release(slot, { success: true, latency, now: t })
+      ticket.series.failures++
+      table.release(slot, { success: false, error, latency, now: t })
+    }
+    const runOn = <A, E, R>(
+      slot: Policy.Slot,
+      f: (endpoint: Endpoint.Endpoint) => Effect.Effect<A, E, R>,
+      classify: ((exit: Exit.Exit<A, E>) => Classification) | undefined
+    ) =>
+      Effect.acquireUseRelease(
+        Effect.sync(() => begin(slot)),
+        (ticket) => f(ticket.slot.endpoint),
+        (ticket, exit) =>
+          Effect.sync(() =>
+            finish(
+              ticket,
+              classify === undefined ? classifyExit(exit) : classify(exit),
+              Exit.isFailure(exit) ? Cause.squash(exit.cause) : exit.value
+            )
+          )
+      )
 
     const apply = (change: Change.Change) =>
       Effect.suspend(() => {
@@ -596,20 +645,40 @@ const build = (options: {
         }),
       use: <A, E, R>(
         f: (endpoint: Endpoint.Endpoint) => Effect.Effect<A, E, R>,
-        options?: { readonly hash?: number | undefined }
+        options?: {
+          readonly hash?: number | undefined
+          readonly classify?: ((exit: Exit.Exit<A, E>) => Classification) | undefined
+        }
       ) =>
         Effect.suspend((): Effect.Effect<A, E | PickError, R> => {
           const hash = options?.hash
           if (hash !== undefined && !isHash(hash)) return Effect.fail(invalidHash(hash))
           const slot = pickSlot(hash ?? -1)
-          return slot === undefined ? Effect.fail(noEndpoint()) : runOn(slot, f)
+          return slot === undefined ? Effect.fail(noEndpoint()) : runOn(slot, f, options?.classify)
         }),
-      useEndpoint: <A, E, R>(endpoint: Endpoint.Endpoint, f: (endpoint: Endpoint.Endpoint) => Effect.Effect<A, E, R>) =>
+      useEndpoint: <A, E, R>(
+        endpoint: Endpoint.Endpoint,
+        f: (endpoint: Endpoint.Endpoint) => Effect.Effect<A, E, R>,
+        options?: { readonly classify?: ((exit: Exit.Exit<A, E>) => Classification) | undefined }
+      ) =>
         Effect.suspend((): Effect.Effect<A, E | NoEndpointAvailable, R> => {
           const slot = table.slot(endpoint.address)
           return slot === undefined
             ? Effect.fail(new NoEndpointAvailable({ key, policy: policy.name, ready: isReady }))
-            : runOn(slot, f)
+            : runOn(slot, f, options?.classify)
+        }),
+      lease: (hash) =>
+        Effect.suspend((): Effect.Effect<Lease, PickError, Scope.Scope> => {
+          if (hash !== undefined && !isHash(hash)) return Effect.fail(invalidHash(hash))
+          const slot = pickSlot(hash ?? -1)
+          if (slot === undefined) return Effect.fail(noEndpoint())
+          return Effect.acquireRelease(
+            Effect.sync(() => begin(slot)),
+            (ticket) => Effect.sync(() => finish(ticket, "ignore", undefined))
+          ).pipe(Effect.map((ticket): Lease => ({
+            endpoint: ticket.slot.endpoint,
+            complete: (result, error) => Effect.sync(() => finish(ticket, result, error))
+          })))
         }),
       load: (address) => Effect.sync(() => table.slot(address)?.pending),
       snapshot: Effect.sync(() => {
@@ -660,15 +729,10 @@ const singleStep = <A, E>(run: () => Exit.Exit<A, E>): Effect.Effect<A, E> => {
   return effect
 }
 
-interface SlotMetrics {
-  readonly picks: Metric.Metric<number, unknown>
-  readonly pending: Metric.Metric<number, unknown>
-  readonly failures: Metric.Metric<number, unknown>
-  readonly latency: Metric.Metric<Duration.Duration, unknown>
-}
-
-interface Lease {
+/** One request in flight through the lease: done once completed or released. */
+interface Ticket {
   readonly slot: Policy.Slot
+  readonly series: seriesImpl.Series
   readonly start: number
-  readonly metrics: SlotMetrics
+  done: boolean
 }

@@ -44,8 +44,16 @@ export interface Table {
   readonly release: (slot: Policy.Slot, outcome: Policy.Outcome | undefined) => void
 }
 
-/** A table over `policy`, its picker built with `context` plus the table's slots; empty at first. */
-export const make = (policy: Policy.Policy, context: Omit<Policy.Context, "slots">): Table => {
+/**
+ * A table over `policy`, its picker built with `context` plus the table's slots; empty at first.
+ * `dropped` hears of each address whose slot is gone for good (removed with nothing in flight, or
+ * drained).
+ */
+export const make = (
+  policy: Policy.Policy,
+  context: Omit<Policy.Context, "slots">,
+  dropped?: (address: string) => void
+): Table => {
   const slots: Array<Policy.Slot> = []
   const byAddress = new Map<string, Policy.Slot>()
   // removed slots with requests in flight: revived if their address comes back, dropped at 0
@@ -90,6 +98,7 @@ export const make = (policy: Policy.Policy, context: Omit<Policy.Context, "slots
     picker.removed(slot)
     slot.index = -1
     if (slot.pending > 0) draining.set(address, slot)
+    else dropped?.(address)
   }
   return {
     slots,
@@ -112,7 +121,10 @@ export const make = (policy: Policy.Policy, context: Omit<Policy.Context, "slots
     },
     release: (slot, outcome) => {
       slot.pending--
-      if (slot.index < 0 && slot.pending === 0) draining.delete(slot.endpoint.address)
+      if (slot.index < 0 && slot.pending === 0 && draining.get(slot.endpoint.address) === slot) {
+        draining.delete(slot.endpoint.address)
+        dropped?.(slot.endpoint.address)
+      }
       if (outcome !== undefined) {
         slot.latency = ewma.observe(slot.latency, slot.stamp, outcome.latency, outcome.now, tau)
         slot.stamp = outcome.now

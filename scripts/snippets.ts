@@ -1,7 +1,10 @@
 /**
  * Extracts the TypeScript examples of the README into `tests/snippets/readme-<n>.ts`, one
  * complete program each, so that `tsc` type-checks them and `tests/readme.test.ts` runs them on
- * every runtime. Run before `tsc` by `scripts/test.sh`; the test extracts them again itself.
+ * every runtime; and every ```ts example of a JSDoc comment in `packages/<p>/src` into
+ * `tests/snippets/jsdoc-<p>-<Module>-<n>.ts`, type-checked by `tsc` (doc examples may `declare`
+ * what they use, so they are checked, not run). Run before `tsc` by `scripts/test.sh`; the README
+ * test extracts its examples again itself.
  *
  * Usage: node scripts/snippets.ts
  */
@@ -26,6 +29,55 @@ export const blocks = (markdown: string): Array<{ readonly line: number; readonl
   return out
 }
 
+/** The ```ts examples of the JSDoc comments of a source text (the ` * ` margin removed). */
+export const docBlocks = (source: string): Array<{ readonly line: number; readonly code: string }> => {
+  const out: Array<{ readonly line: number; readonly code: string }> = []
+  const lines = source.split("\n")
+  for (let i = 0; i < lines.length; i++) {
+    if (lines[i]!.trim() !== "* ```ts") continue
+    const start = i + 1
+    let end = start
+    while (end < lines.length && lines[end]!.trim() !== "* ```") end++
+    const code = lines.slice(start, end).map((l) => l.replace(/^\s*\* ?/, "")).join("\n")
+    out.push({ line: start + 1, code })
+    i = end
+  }
+  return out
+}
+
+/** Writes the JSDoc examples of every package to `tests/snippets/`; returns their paths. */
+export const extractDocs = (): Array<string> => {
+  const dir = join(root, "tests", "snippets")
+  mkdirSync(dir, { recursive: true })
+  for (const file of readdirSync(dir)) if (file.startsWith("jsdoc-")) rmSync(join(dir, file))
+  const written: Array<string> = []
+  const walk = (pkg: string, at: string, prefix: string) => {
+    for (const entry of readdirSync(at, { withFileTypes: true })) {
+      const full = join(at, entry.name)
+      if (entry.isDirectory()) {
+        if (entry.name !== "internal") walk(pkg, full, `${prefix}${entry.name}-`)
+        continue
+      }
+      if (!entry.name.endsWith(".ts")) continue
+      docBlocks(readFileSync(full, "utf8")).forEach(({ line, code }, i) => {
+        const file = join(dir, `jsdoc-${pkg}-${prefix}${entry.name.slice(0, -3)}-${i + 1}.ts`)
+        const source = full.slice(root.length + 1)
+        writeFileSync(file, `// ${source} line ${line}: extracted by scripts/snippets.ts; do not edit\n${code}\nexport {}\n`)
+        written.push(file)
+      })
+    }
+  }
+  for (const pkg of readdirSync(join(root, "packages"))) {
+    const src = join(root, "packages", pkg, "src")
+    try {
+      walk(pkg, src, "")
+    } catch {
+      // a package without src
+    }
+  }
+  return written
+}
+
 /** Writes the README's examples to `tests/snippets/`; returns their paths. */
 export const extract = (): Array<string> => {
   const dir = join(root, "tests", "snippets")
@@ -43,5 +95,6 @@ export const extract = (): Array<string> => {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const files = extract()
-  console.log(`snippets: ${files.length} README examples in tests/snippets/`)
+  const docs = extractDocs()
+  console.log(`snippets: ${files.length} README examples and ${docs.length} JSDoc examples in tests/snippets/`)
 }

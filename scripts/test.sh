@@ -11,7 +11,7 @@ status=0
 echo "== static checks (core purity, imports, cycles, barrels, README examples, types, format, lint, deno)"
 $node24 scripts/check.ts || status=1
 $node24 scripts/check.ts --self-test >/dev/null || { echo "check self-test failed (run: node scripts/check.ts --self-test)"; status=1; }
-# the README's examples become tests/snippets/*.ts, type-checked with everything else below
+# the README's and the JSDoc comments' examples become tests/snippets/*.ts, type-checked below
 $node24 scripts/snippets.ts || status=1
 $node24 node_modules/typescript/bin/tsc -p tsconfig.json || { echo "typecheck failed"; status=1; }
 node_modules/.bin/dprint check || { echo "format check failed (run: npm run fmt)"; status=1; }

@@ -113,8 +113,10 @@ export const defaultTableSize = (n: number): number => maglevImpl.defaultSize(n)
  * **Example**
  *
  * ```ts
- * import { Balancer, Maglev, RingHash } from "@switchyard/core"
+ * import { Balancer, Discovery, Maglev, RingHash } from "@switchyard/core"
  * import { Effect } from "effect"
+ *
+ * declare const discovery: Discovery.Discovery
  *
  * const program = Effect.gen(function*() {
  *   const balancer = yield* Balancer.make({ discovery, target: "cache", policy: Maglev.make() })

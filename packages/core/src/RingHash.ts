@@ -115,7 +115,9 @@ export const hash = (key: string): number => hashing.murmur3(key, 0)
  * **Example**
  *
  * ```ts
- * import { Balancer, RingHash } from "@switchyard/core"
+ * import { Balancer, Discovery, RingHash } from "@switchyard/core"
+ *
+ * declare const discovery: Discovery.Discovery
  *
  * const balancer = Balancer.make({ discovery, target: "cache", policy: RingHash.make({ vnodes: 2048 }) })
  * ```

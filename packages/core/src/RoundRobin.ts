@@ -20,7 +20,9 @@ import * as Policy from "./Policy.ts"
  * **Example**
  *
  * ```ts
- * import { Balancer, RoundRobin } from "@switchyard/core"
+ * import { Balancer, Discovery, RoundRobin } from "@switchyard/core"
+ *
+ * declare const discovery: Discovery.Discovery
  *
  * const balancer = Balancer.make({ discovery, target: "api", policy: RoundRobin.make() })
  * ```

@@ -30,7 +30,9 @@ import * as Policy from "./Policy.ts"
  * **Example**
  *
  * ```ts
- * import { Balancer, WeightedRandom } from "@switchyard/core"
+ * import { Balancer, Discovery, WeightedRandom } from "@switchyard/core"
+ *
+ * declare const discovery: Discovery.Discovery
  *
  * const balancer = Balancer.make({ discovery, target: "api", policy: WeightedRandom.make() })
  * ```
@@ -99,7 +101,9 @@ export const make = (): Policy.Policy => ({
  * **Example**
  *
  * ```ts
- * import { Balancer, WeightedRandom } from "@switchyard/core"
+ * import { Balancer, Discovery, WeightedRandom } from "@switchyard/core"
+ *
+ * declare const discovery: Discovery.Discovery
  *
  * const balancer = Balancer.make({ discovery, target: "api", policy: WeightedRandom.uniform() })
  * ```

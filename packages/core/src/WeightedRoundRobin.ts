@@ -48,7 +48,9 @@ import * as Policy from "./Policy.ts"
  * **Example**
  *
  * ```ts
- * import { Balancer, WeightedRoundRobin } from "@switchyard/core"
+ * import { Balancer, Discovery, WeightedRoundRobin } from "@switchyard/core"
+ *
+ * declare const discovery: Discovery.Discovery
  *
  * const balancer = Balancer.make({ discovery, target: "api", policy: WeightedRoundRobin.make() })
  * ```

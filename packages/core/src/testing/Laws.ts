@@ -9,8 +9,10 @@
  * **Example** (checking your own discovery source)
  *
  * ```ts
- * import { Effect } from "effect"
+ * import type { Discovery } from "@switchyard/core"
  * import { Laws } from "@switchyard/core/testing"
+ *
+ * declare const myDiscovery: Discovery.Discovery
  *
  * const program = Laws.checkDiscovery(myDiscovery, "api", { updates: 5 })
  * // fails with a LawViolation listing every broken law

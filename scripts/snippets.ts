@@ -62,7 +62,10 @@ export const extractDocs = (): Array<string> => {
       docBlocks(readFileSync(full, "utf8")).forEach(({ line, code }, i) => {
         const file = join(dir, `jsdoc-${pkg}-${prefix}${entry.name.slice(0, -3)}-${i + 1}.ts`)
         const source = full.slice(root.length + 1)
-        writeFileSync(file, `// ${source} line ${line}: extracted by scripts/snippets.ts; do not edit\n${code}\nexport {}\n`)
+        writeFileSync(
+          file,
+          `// ${source} line ${line}: extracted by scripts/snippets.ts; do not edit\n${code}\nexport {}\n`
+        )
         written.push(file)
       })
     }

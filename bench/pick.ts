@@ -16,8 +16,7 @@
  * 3. `yield* balancer.pick` inside a running `Effect.gen` loop versus `yield* Effect.sync(...)`.
  * 4. `balancer.apply` of a 1% churn at 10,000 endpoints versus a full rebuild.
  *
- * Pickers added later (WeightedRoundRobin, WeightedRandom, RingHash, Maglev) are included when
- * their module exists in packages/core/src and skipped with a note otherwise.
+ * Every policy is imported statically, so `tsc` checks this file with the rest.
  *
  * Method: every case runs in batches timed with `performance.now()`; each batch is calibrated to
  * about `SAMPLE_MS`. After a warm-up, all cases of one N run interleaved, round by round, with the
@@ -34,14 +33,16 @@ import {
   Change,
   Endpoint,
   LeastPending,
-  Maglev as MaglevModule,
+  Maglev,
   PeakEwma,
   Policy,
-  RoundRobin
+  RingHash,
+  RoundRobin,
+  WeightedRandom,
+  WeightedRoundRobin
 } from "@switchyard/core"
 import { Effect, HashRing, PrimaryKey, Random } from "effect"
 import { P2cBalancer } from "load-balancers"
-import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as os from "node:os"
 import process from "node:process"
@@ -98,41 +99,7 @@ const makeSlots = (n: number): Array<Policy.Slot> => {
   })
 }
 
-// -----------------------------------------------------------------------------
-// optional pickers (being written elsewhere)
-// -----------------------------------------------------------------------------
-
-interface PolicyModule {
-  readonly make: (options?: never) => Policy.Policy
-  readonly hash?: (key: string) => number
-  readonly defaultVnodes?: number
-  readonly defaultMaxRingSize?: number
-}
-
 const notes: Array<string> = []
-const optional = async (name: string): Promise<PolicyModule | undefined> => {
-  const file = new URL(`../packages/core/src/${name}.ts`, import.meta.url)
-  if (!fs.existsSync(file)) {
-    notes.push(`${name}: packages/core/src/${name}.ts does not exist yet; skipped`)
-    return undefined
-  }
-  try {
-    const module = (await import(`@switchyard/core/${name}`)) as PolicyModule
-    if (typeof module.make !== "function") throw new Error("no make()")
-    return module
-  } catch (error) {
-    notes.push(`${name}: exists but did not load (${String(error)}); skipped`)
-    return undefined
-  }
-}
-
-const WeightedRoundRobin = await optional("WeightedRoundRobin")
-const WeightedRandom = await optional("WeightedRandom")
-const RingHash = await optional("RingHash")
-const Maglev = await optional("Maglev")
-if (RingHash !== undefined && typeof RingHash.hash !== "function") {
-  notes.push("RingHash: has no hash(key); the with-hashing row is skipped")
-}
 
 // -----------------------------------------------------------------------------
 // plain-JS limits
@@ -265,7 +232,7 @@ const plainMaglev = (slots: ReadonlyArray<Policy.Slot>, size: number): Pick => {
 const ringSize = (n: number): number =>
   Math.min(n * (RingHash?.defaultVnodes ?? 1024), RingHash?.defaultMaxRingSize ?? 262_144)
 /** Maglev table size: Maglev's own default for n endpoints, so the plain limit looks up a table as large. */
-const maglevSize = (n: number): number => MaglevModule.defaultTableSize(n)
+const maglevSize = (n: number): number => Maglev.defaultTableSize(n)
 
 // -----------------------------------------------------------------------------
 // peers

@@ -24,6 +24,12 @@ node_modules/.bin/deno check -q packages/*/src packages/*/test tests examples ||
 node_modules/.bin/deno publish -q --dry-run --allow-dirty --allow-slow-types --no-check \
   || { echo "deno publish --dry-run failed"; status=1; }
 
+# the benchmarks, once each at small sizes on Node: that they run, not what they measure
+echo "== bench smoke (no timing asserted)"
+PICK_QUICK=1 PICK_SIZES=100 $node24 bench/pick.ts >/dev/null 2>&1 || { echo "bench/pick.ts failed to run"; status=1; }
+APPLY_SIZES=1000 APPLY_TRIALS=1 APPLY_CHURNS=1 $node24 bench/apply.ts >/dev/null 2>&1 \
+  || { echo "bench/apply.ts failed to run"; status=1; }
+
 run() {
   name=$1; shift
   echo "== vitest under $name"

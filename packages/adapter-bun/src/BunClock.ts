@@ -14,6 +14,7 @@
  * than one second from `Date.now()`, so it can jump backwards. Its `currentTimeMillis` is
  * `Date.now()` itself. This clock does neither.
  *
+ * @stability unstable
  * @since 0.1.0
  */
 import * as NodeClock from "@switchyard/adapter-node/NodeClock"

@@ -2,6 +2,7 @@
  * Every Bun service switchyard has, in one layer. Today that is {@link BunClock.layer}, a `Clock`
  * built on `Bun.nanoseconds()`.
  *
+ * @stability unstable
  * @since 0.1.0
  */
 import type * as Layer from "effect/Layer"

@@ -15,6 +15,7 @@
  * `currentTimeNanos` by up to a second. Use this clock when timestamps must be ordered and
  * consistent with each other: latency samples, EWMA decay, ejection deadlines.
  *
+ * @stability unstable
  * @since 0.1.0
  */
 import * as Clock from "effect/Clock"

@@ -2,6 +2,7 @@
  * Every Node service switchyard has, in one layer. Today that is {@link NodeClock.layer}, a
  * `Clock` built on `process.hrtime.bigint()`.
  *
+ * @stability unstable
  * @since 0.1.0
  */
 import type * as Layer from "effect/Layer"

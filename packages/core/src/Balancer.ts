@@ -27,6 +27,7 @@
  * `switchyard_balancer_failures_total` and the `switchyard_balancer_latency` timer, all with
  * `key` and `endpoint` attributes, updated by `use`.
  *
+ * @stability unstable
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"

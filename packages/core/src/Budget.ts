@@ -33,8 +33,8 @@
  *   (the `L` term is the reserve). The proof is in the model's notes (`internal/budget.ts`).
  *   Credit is kept in integer micro-tokens, so the bound is exact.
  * - Time comes from Effect's `Clock`, read when each operation runs, so `TestClock` drives it.
- * - Experimental.
  *
+ * @stability experimental
  * @since 0.1.0
  */
 import * as Clock from "effect/Clock"

@@ -14,6 +14,7 @@
  *   makes is consistent with its `prev`, and so is every change a discovery watch emits, with the
  *   set before it.
  *
+ * @stability unstable
  * @since 0.1.0
  */
 import * as Endpoint from "./Endpoint.ts"

@@ -1,6 +1,6 @@
 /**
  * The connection port's failures: what can go wrong between picking an endpoint and having a
- * connection to it. Experimental: the `Connector` service itself (open a duplex byte connection
+ * connection to it. The `Connector` service itself (open a duplex byte connection
  * over TCP, TLS or a unix socket) arrives with the adapters' socket support; these errors are
  * what it, connection pools and your own transports fail with, so health checks and retries can
  * classify them.
@@ -15,6 +15,7 @@
  * - {@link isConnectFailure}: the classifier ServiceTalk-style health checks use by default in
  *   their documentation: only connection-establishment failures count toward unhealthiness.
  *
+ * @stability experimental
  * @since 0.1.0
  */
 import * as Predicate from "effect/Predicate"

@@ -29,6 +29,7 @@
  * one, and reports each stop as a typed `Rejected` update (reason `"Source"` or `"Ended"`). Only
  * a source marked `finite` (a static list, a finished script) may end for good.
  *
+ * @stability unstable
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"

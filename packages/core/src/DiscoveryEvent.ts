@@ -16,6 +16,7 @@
  * events that rebuild it (`fromEvents(toEvents(s))` equals `s`), and {@link diff} turns two
  * snapshots into a `Change` of their available endpoints.
  *
+ * @stability unstable
  * @since 0.1.0
  */
 import * as Schema from "effect/Schema"

@@ -7,6 +7,7 @@
  * same address are the same instance, and a change in weight, tags, zone or priority is an
  * update of it, not a new instance.
  *
+ * @stability unstable
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"

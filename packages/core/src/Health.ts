@@ -1,5 +1,5 @@
 /**
- * Health checking as ServiceTalk's round-robin load balancer does it (experimental): a policy
+ * Health checking as ServiceTalk's round-robin load balancer does it: a policy
  * wrapper that takes a host out of selection after consecutive failures, probes it in the
  * background until a probe passes, and puts it back at once (ServiceTalk
  * `RoundRobinLoadBalancerBuilder` / `RoundRobinLoadBalancerFactory.Builder`, `DefaultHost`,
@@ -72,6 +72,7 @@
  * - Wrapped by `OutlierDetection`, this wrapper sees an ejection as a removal and an un-ejection
  *   as an addition (so a returning host is gated and ramps like a new one).
  *
+ * @stability experimental
  * @since 0.1.0
  */
 import * as Duration from "effect/Duration"

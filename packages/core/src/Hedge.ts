@@ -25,8 +25,7 @@
  *
  * Hedged requests may run more than once: use hedging only for idempotent calls.
  *
- * Experimental.
- *
+ * @stability experimental
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"

@@ -11,6 +11,7 @@
  * are always different when there are two or more endpoints, and a tie goes to the first sample,
  * which is itself random. Weights are ignored. `pick` is O(1).
  *
+ * @stability unstable
  * @since 0.1.0
  */
 import * as choices from "./internal/choices.ts"

@@ -16,6 +16,7 @@
  *   factor between two moments, comparing two stored costs compares the two real costs at any
  *   moment, without reading the clock or computing an `exp` per pick.
  *
+ * @stability experimental
  * @since 0.1.0
  */
 import * as Duration from "effect/Duration"

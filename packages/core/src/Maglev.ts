@@ -68,6 +68,7 @@
  *   client in another language that wants the same key → endpoint map must use the same formula.
  * - Request hashes are unsigned 32-bit integers: use `RingHash.hash` on a request key.
  *
+ * @stability unstable
  * @since 0.1.0
  */
 import * as canonical from "./internal/canonical.ts"

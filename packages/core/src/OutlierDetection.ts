@@ -1,5 +1,5 @@
 /**
- * Outlier detection (experimental): a policy wrapper that ejects hosts whose requests fail much
+ * Outlier detection: a policy wrapper that ejects hosts whose requests fail much
  * more than their peers' and brings them back after an ejection time that grows with each
  * ejection (Envoy's outlier detection, "Outlier detection" in the Envoy architecture overview and
  * `envoy.config.cluster.v3.OutlierDetection`; gRPC's `outlier_detection` policy, gRFC A50). The
@@ -71,6 +71,7 @@
  *   un-ejection as an addition.
  * - Hash-based inner policies lose their affinity in panic mode.
  *
+ * @stability experimental
  * @since 0.1.0
  */
 import * as Duration from "effect/Duration"

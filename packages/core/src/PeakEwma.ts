@@ -20,6 +20,7 @@
  *   survives rebalances. The cost lives in the slot too (`Load.peakEwma`), so a pick compares
  *   two stored numbers: no clock read, no `exp`.
  *
+ * @stability unstable
  * @since 0.1.0
  */
 import type * as Duration from "effect/Duration"

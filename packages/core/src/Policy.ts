@@ -14,6 +14,7 @@
  *   nothing to pick. Randomness comes from `context.random` (Effect's `Random`, so seedable) and
  *   time from `context.now` (Effect's `Clock`).
  *
+ * @stability unstable
  * @since 0.1.0
  */
 import * as Duration from "effect/Duration"

@@ -29,8 +29,7 @@
  * - `retryOn`: {@link isRetryable}. `idempotent`: **false**. No `perTryTimeout`, no `deadline` and
  *   no `budget`.
  *
- * Experimental.
- *
+ * @stability experimental
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"

@@ -46,6 +46,7 @@
  * - Request hashes are unsigned 32-bit integers: use {@link hash} on a request key (a user id, a
  *   session cookie) and pass it to `Balancer.pickHash` or `use(f, { hash })`.
  *
+ * @stability unstable
  * @since 0.1.0
  */
 import * as canonical from "./internal/canonical.ts"

@@ -10,6 +10,7 @@
  * keeps the cursor, so survivors keep their turn order except where a removal moved the last slot
  * into the freed place. `pick` is a bounds check and an increment.
  *
+ * @stability unstable
  * @since 0.1.0
  */
 import * as Policy from "./Policy.ts"

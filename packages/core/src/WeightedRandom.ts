@@ -18,6 +18,7 @@
  *   `2·√(p(1−p)/N)` of its weight share `p` (95%); use `WeightedRoundRobin` when every short
  *   window must be exact.
  *
+ * @stability unstable
  * @since 0.1.0
  */
 import * as alias from "./internal/alias.ts"

@@ -32,6 +32,7 @@
  * - `explain` takes the turn, as `pick` does (the picker contract), and shows the next endpoints
  *   in schedule order with their deadlines relative to the virtual time, as they were before it.
  *
+ * @stability unstable
  * @since 0.1.0
  */
 import * as edf from "./internal/edf.ts"

@@ -18,6 +18,7 @@
  * )
  * ```
  *
+ * @stability unstable
  * @since 0.1.0
  */
 import * as fc from "fast-check"

@@ -18,6 +18,7 @@
  * // fails with a LawViolation listing every broken law
  * ```
  *
+ * @stability unstable
  * @since 0.1.0
  */
 import * as Data from "effect/Data"

@@ -1,5 +1,5 @@
 /**
- * A deterministic discrete-event simulator for load-balancing policies (experimental): closed-loop
+ * A deterministic discrete-event simulator for load-balancing policies: closed-loop
  * clients, backends with latency distributions and a fixed number of servers each (some failing,
  * some never answering), clients that may retry, time out and hedge, and the real picker of a
  * {@link Policy.Policy} choosing where each try goes.
@@ -111,6 +111,7 @@
  * console.log(report.successRate, report.tries.amplification, report.latency.p99)
  * ```
  *
+ * @stability experimental
  * @since 0.1.0
  */
 import * as Data from "effect/Data"

@@ -21,6 +21,7 @@
  * })
  * ```
  *
+ * @stability unstable
  * @since 0.1.0
  */
 import * as Clock from "effect/Clock"

@@ -19,6 +19,7 @@
  * t.remove("a:1")            // only "b:1" can be picked now
  * ```
  *
+ * @stability unstable
  * @since 0.1.0
  */
 import * as Change from "../Change.ts"

@@ -359,7 +359,7 @@ interface Task {
   stopped: boolean
 }
 
-const build = (name: string, policy: Policy.Policy, s: Settings, context: Policy.Context): Policy.Picker => {
+const build = (name: string, policy: Policy.Policy, s: Settings, context: Policy.Host): Policy.Picker => {
   const subset = eligible.make(policy, context)
   const inner = subset.inner
   const hosts = new Map<Policy.Slot, Host>()

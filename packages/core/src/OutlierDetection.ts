@@ -404,7 +404,7 @@ interface Host {
 /** The most hosts that can be ejected at once out of `n` under A50's rule. */
 const bound = (n: number, percent: number): number => Math.min(n, Math.floor(percent * n / 100) + 1)
 
-const build = (name: string, policy: Policy.Policy, s: Settings, context: Policy.Context): Policy.Picker => {
+const build = (name: string, policy: Policy.Policy, s: Settings, context: Policy.Host): Policy.Picker => {
   const subset = eligible.make(policy, context)
   const inner = subset.inner
   const everyone = eligible.all(context, policy.load)

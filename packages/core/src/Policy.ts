@@ -57,12 +57,13 @@ export interface Slot {
 }
 
 /**
- * What a picker is built from.
+ * What a picker is built from: the host's slots (a balancer's, a `TestPicker`'s, the simulator's),
+ * its randomness and its clock. (Named so as not to shadow effect's `Context`.)
  *
  * @category models
  * @since 0.1.0
  */
-export interface Context {
+export interface Host {
   /** The slots of the ready endpoints; the balancer keeps it current. Do not modify. */
   readonly slots: ReadonlyArray<Slot>
   /** A uniform double in [0, 1), from Effect's `Random`. */
@@ -188,7 +189,7 @@ export interface Policy {
   readonly load?: Load.Load | undefined
   /** Whether `pick` uses the request hash (ring hash, Maglev). */
   readonly hashed?: boolean | undefined
-  readonly make: (context: Context) => Picker
+  readonly make: (context: Host) => Picker
 }
 
 /**
@@ -338,7 +339,7 @@ export const makeSlot = (endpoint: Endpoint.Endpoint, now = 0): Slot => ({
  * @category constructors
  * @since 0.1.0
  */
-export const wrap = (policy: Policy, name: string, make: (context: Context) => Picker): Policy =>
+export const wrap = (policy: Policy, name: string, make: (context: Host) => Picker): Policy =>
   policy.error !== undefined ? policy : { name, load: policy.load, hashed: policy.hashed, make }
 
 /**

@@ -16,7 +16,7 @@ const spy = (inner: Policy.Policy = RoundRobin.make()) => {
   return {
     policy: {
       name: inner.name,
-      make: (context: Policy.Context) => {
+      make: (context: Policy.Host) => {
         seen = context.slots
         return inner.make(context)
       }

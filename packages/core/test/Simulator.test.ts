@@ -44,7 +44,7 @@ const single = (
 
 /** A policy that always picks slot 0 and lets `inspect` look at the context and hash on every pick. */
 const spy = (
-  inspect: (context: Policy.Context, hash: number) => void,
+  inspect: (context: Policy.Host, hash: number) => void,
   options?: { readonly hashed?: boolean }
 ): Policy.Policy => ({
   name: "spy",

@@ -45,7 +45,7 @@ export interface Subset {
 }
 
 /** Builds `policy` over an eligible subset of `context.slots`, empty at first. */
-export const make = (policy: Policy.Policy, context: Policy.Context): Subset => {
+export const make = (policy: Policy.Policy, context: Policy.Host): Subset => {
   const slots: Array<Policy.Slot> = []
   const positions = new Map<Policy.Slot, number>()
   const inner = policy.make({ ...context, slots })
@@ -111,7 +111,7 @@ export interface All {
  * The panic-mode picker over `context.slots`: the one power of two choices (`choices.ts`) by the
  * balancer's per-slot cost, the policy's load metric (`load`, default pending requests).
  */
-export const all = (context: Policy.Context, load: Load.Load | undefined): All => {
+export const all = (context: Policy.Host, load: Load.Load | undefined): All => {
   const slots = context.slots
   const random = context.random
   const metric = load ?? Load.pending

@@ -51,7 +51,7 @@ export interface Table {
  */
 export const make = (
   policy: Policy.Policy,
-  context: Omit<Policy.Context, "slots">,
+  context: Omit<Policy.Host, "slots">,
   dropped?: (address: string) => void
 ): Table => {
   const slots: Array<Policy.Slot> = []

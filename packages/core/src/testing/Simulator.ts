@@ -442,13 +442,13 @@ export interface Truth {
 }
 
 /**
- * The context the simulator gives pickers: the usual {@link Policy.Context} and the true state.
+ * The context the simulator gives pickers: the usual {@link Policy.Host} and the true state.
  * Only the {@link oracle} reads `truth`.
  *
  * @category models
  * @since 0.1.0
  */
-export interface SimulationContext extends Policy.Context {
+export interface SimulationContext extends Policy.Host {
   readonly truth: Truth
 }
 
@@ -492,7 +492,7 @@ export class BackendFailure extends Data.TaggedError("BackendFailure")<{
  * @category guards
  * @since 0.1.0
  */
-export const isSimulationContext = (context: Policy.Context): context is SimulationContext =>
+export const isSimulationContext = (context: Policy.Host): context is SimulationContext =>
   "truth" in context && typeof (context as { readonly truth?: unknown }).truth === "object"
 
 // -----------------------------------------------------------------------------

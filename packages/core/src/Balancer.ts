@@ -37,6 +37,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as FiberSet from "effect/FiberSet"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
@@ -491,14 +492,13 @@ const build = (options: {
     const readyLatch = yield* Deferred.make<void, NotReady>()
     const now = () => Number(clock.currentTimeNanosUnsafe()) / 1e6
     const services = yield* Effect.context<never>()
-    const background = new Set<Fiber.Fiber<void>>()
+    // background work (health probes, timers): fibers of a FiberSet in the balancer's scope, all
+    // interrupted when it closes; without a scope (`makeWith` outside one) they are detached
+    const runFork = options.scope === undefined
+      ? Effect.runForkWith(services)
+      : yield* FiberSet.makeRuntime<never, void, never>().pipe(Scope.provide(options.scope))
     const fork = (effect: Effect.Effect<void>): void => {
-      const fiber = Effect.runForkWith(services)(effect)
-      background.add(fiber)
-      fiber.addObserver(() => background.delete(fiber))
-    }
-    if (options.scope !== undefined) {
-      yield* Scope.addFinalizer(options.scope, Effect.suspend(() => Fiber.interruptAll(background)))
+      runFork(effect)
     }
     const table = slotTable.make(policy, {
       random: () => random.nextDoubleUnsafe(),

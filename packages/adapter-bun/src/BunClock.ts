@@ -18,6 +18,7 @@
  * @since 0.1.0
  */
 import * as NodeClock from "@switchyard/adapter-node/NodeClock"
+import * as Balancer from "@switchyard/core/Balancer"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -57,7 +58,8 @@ import * as Layer from "effect/Layer"
  * **Example**
  *
  * ```ts
- * import * as Clock from "effect/Clock"
+ * import * as Balancer from "@switchyard/core/Balancer"
+import * as Clock from "effect/Clock"
  * import * as Effect from "effect/Effect"
  * import { BunClock } from "@switchyard/adapter-bun"
  *
@@ -103,7 +105,8 @@ export const make: Effect.Effect<Clock.Clock> = Effect.suspend(() => {
  * **Example**
  *
  * ```ts
- * import * as Clock from "effect/Clock"
+ * import * as Balancer from "@switchyard/core/Balancer"
+import * as Clock from "effect/Clock"
  * import * as Effect from "effect/Effect"
  * import { BunClock } from "@switchyard/adapter-bun"
  *
@@ -114,6 +117,27 @@ export const make: Effect.Effect<Clock.Clock> = Effect.suspend(() => {
  * @since 0.1.0
  */
 export const layer: Layer.Layer<never> = Layer.effect(Clock.Clock, make)
+
+/**
+ * Provides `Balancer.Timer` from `Bun.nanoseconds()` (a `number`): fractional milliseconds on the
+ * wall time line, without a `bigint` per reading, for the balancer's latencies. Dies off Bun.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerTimer: Layer.Layer<never> = Layer.effect(
+  Balancer.Timer,
+  Effect.suspend(() => {
+    const bun = (globalThis as { readonly Bun?: { readonly nanoseconds?: () => number } }).Bun
+    const nanoseconds = bun?.nanoseconds
+    if (nanoseconds === undefined) {
+      return Effect.die(new Error("BunClock.layerTimer: Bun.nanoseconds is not available on this runtime"))
+    }
+    const originWall = Date.now()
+    const originHighResolution = nanoseconds() / 1e6
+    return Effect.succeed(() => originWall + (nanoseconds() / 1e6 - originHighResolution))
+  })
+)
 
 // -----------------------------------------------------------------------------
 // internal

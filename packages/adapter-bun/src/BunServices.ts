@@ -5,7 +5,7 @@
  * @stability unstable
  * @since 0.1.0
  */
-import type * as Layer from "effect/Layer"
+import * as Layer from "effect/Layer"
 import * as BunClock from "./BunClock.ts"
 
 // -----------------------------------------------------------------------------
@@ -38,4 +38,4 @@ import * as BunClock from "./BunClock.ts"
  * @category layers
  * @since 0.1.0
  */
-export const layer: Layer.Layer<never> = BunClock.layer
+export const layer: Layer.Layer<never> = Layer.merge(BunClock.layer, BunClock.layerTimer)

@@ -18,6 +18,7 @@
  * @stability unstable
  * @since 0.1.0
  */
+import * as Balancer from "@switchyard/core/Balancer"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -57,7 +58,8 @@ const nanosPerMilli = BigInt(1_000_000)
  * **Example**
  *
  * ```ts
- * import * as Clock from "effect/Clock"
+ * import * as Balancer from "@switchyard/core/Balancer"
+import * as Clock from "effect/Clock"
  * import * as Effect from "effect/Effect"
  * import { NodeClock } from "@switchyard/adapter-node"
  *
@@ -116,7 +118,8 @@ export const makeWith = (monotonicNanos: () => bigint): Clock.Clock => {
  * **Example**
  *
  * ```ts
- * import * as Clock from "effect/Clock"
+ * import * as Balancer from "@switchyard/core/Balancer"
+import * as Clock from "effect/Clock"
  * import * as Effect from "effect/Effect"
  * import { NodeClock } from "@switchyard/adapter-node"
  *
@@ -127,3 +130,17 @@ export const makeWith = (monotonicNanos: () => bigint): Clock.Clock => {
  * @since 0.1.0
  */
 export const layer: Layer.Layer<never> = Layer.effect(Clock.Clock, make)
+
+/**
+ * Provides `Balancer.Timer` from `performance.now()`: fractional milliseconds on the wall time
+ * line (the wall time when the layer is built, plus the high-resolution time since), without a
+ * `bigint` per reading, for the balancer's latencies.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerTimer: Layer.Layer<never> = Layer.sync(Balancer.Timer, () => {
+  const originWall = Date.now()
+  const originHighResolution = performance.now()
+  return () => originWall + (performance.now() - originHighResolution)
+})

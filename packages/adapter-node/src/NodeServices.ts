@@ -5,7 +5,7 @@
  * @stability unstable
  * @since 0.1.0
  */
-import type * as Layer from "effect/Layer"
+import * as Layer from "effect/Layer"
 import * as NodeClock from "./NodeClock.ts"
 
 // -----------------------------------------------------------------------------
@@ -34,4 +34,4 @@ import * as NodeClock from "./NodeClock.ts"
  * @category layers
  * @since 0.1.0
  */
-export const layer: Layer.Layer<never> = NodeClock.layer
+export const layer: Layer.Layer<never> = Layer.merge(NodeClock.layer, NodeClock.layerTimer)

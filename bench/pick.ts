@@ -13,7 +13,8 @@
  *    weights 10-100, and saturated: every upstream but one marked busy through its `needDrain`
  *    field, so the selection walks all N), load-balancers' `P2cBalancer` and effect's
  *    `HashRing.get`.
- * 3. `yield* balancer.pick` inside a running `Effect.gen` loop versus `yield* Effect.sync(...)`.
+ * 3. `yield* balancer.pick` inside a running `Effect.gen` loop versus `yield* Effect.sync(...)`;
+ *    and `yield* balancer.use(f)` (metrics on) versus a bare `Effect.acquireUseRelease` of `f`.
  * 4. `balancer.apply` of a 1% churn at 10,000 endpoints versus a full rebuild.
  *
  * Every policy is imported statically, so `tsc` checks this file with the rest.
@@ -28,6 +29,8 @@
  * `PICK_QUICK=1` runs fewer samples (for a smoke test).
  */
 import * as grpc from "@grpc/grpc-js"
+import { BunServices } from "@switchyard/adapter-bun"
+import { NodeServices } from "@switchyard/adapter-node"
 import {
   Balancer,
   Change,
@@ -803,6 +806,76 @@ for (const n of sizes) {
     `${fmtX(r)} (vs inline: ${fmtX(pairedRatio(0, 2))})`,
     r <= 1.2
   )
+}
+
+// -----------------------------------------------------------------------------
+// 3b: the request path users pay: `yield* balancer.use(f)` with metrics on
+// -----------------------------------------------------------------------------
+
+{
+  const n = 100
+  const K = 2_000 // iterations per sample
+  const endpoints = allEndpoints.slice(0, n)
+  // the runtime's service layer, as a program would provide it (it brings `Balancer.Timer`)
+  const layer = typeof (globalThis as { readonly Bun?: unknown }).Bun !== "undefined"
+    ? BunServices.layer
+    : NodeServices.layer
+  const balancer = Effect.runSync(
+    Balancer.makeWith({ key: "bench", policy: RoundRobin.make() }).pipe(Effect.provide(layer))
+  )
+  Effect.runSync(balancer.apply(Change.diff([], endpoints)))
+  const f = (_: Endpoint.Endpoint) => Effect.succeed(1)
+  const counter = { pending: 0 }
+  const names = [
+    "yield* balancer.use(f)",
+    "yield* Effect.acquireUseRelease(sync, f, sync) (built per call)",
+    "yield* f(endpoint)"
+  ] as const
+  const samples: Array<Array<number>> = names.map(() => [])
+  const program = Effect.gen(function*() {
+    let s = 0
+    for (let r = -warmupRounds * 5; r < rounds; r++) {
+      for (let j = 0; j < names.length; j++) {
+        const v = (Math.max(r, 0) + j) % names.length
+        const start = performance.now()
+        if (v === 0) {
+          for (let i = 0; i < K; i++) s += yield* balancer.use(f)
+        } else if (v === 1) {
+          for (let i = 0; i < K; i++) {
+            s += yield* Effect.acquireUseRelease(
+              Effect.sync(() => {
+                counter.pending++
+                return endpoints[i % n]!
+              }),
+              f,
+              () =>
+                Effect.sync(() => {
+                  counter.pending--
+                })
+            )
+          }
+        } else {
+          for (let i = 0; i < K; i++) s += yield* f(endpoints[i % n]!)
+        }
+        const ns = (performance.now() - start) * 1e6 / K
+        if (r >= 0) samples[v]!.push(ns)
+      }
+    }
+    return s
+  })
+  sink += Effect.runSync(program)
+  const pairedRatio = (a: number, b: number) => median(samples[a]!.map((x, r) => x / samples[b]![r]!))
+  console.log()
+  console.log(
+    `The request path: one Effect.gen loop, ${K} iterations per sample, RoundRobin over ${n} endpoints, metrics on`
+  )
+  const width = Math.max(...names.map((x) => x.length))
+  names.forEach((name, v) => {
+    const vs = v === 1 ? "" : `  ${fmtX(pairedRatio(v, 1))} acquireUseRelease`
+    console.log(`  ${name.padEnd(width)} | ${fmtNs(median(samples[v]!)).padStart(9)} / request${vs}`)
+  })
+  const r = pairedRatio(0, 1)
+  target("use(f) ≤ 1.5× a bare Effect.acquireUseRelease of the same f", fmtX(r), r <= 1.5)
 }
 
 // -----------------------------------------------------------------------------

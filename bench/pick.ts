@@ -616,13 +616,25 @@ for (const n of sizes) {
   }
   const rr = add("RoundRobin (Math.random)", "t.pick(-1)", picker(RoundRobin.make(), mathRandom), plain.rr, [peer.grpc])
   add("RoundRobin (effect Random)", "t.pick(-1)", picker(RoundRobin.make(), isaac()), plain.rr, [peer.grpc])
-  const balancer = Effect.runSync(Balancer.makeWith({ policy: RoundRobin.make() }))
-  Effect.runSync(balancer.apply(Change.diff([], slots.map((s) => s.endpoint))))
-  ours.push({
-    c: makeCase("RoundRobin via Balancer.pickUnsafe", compile("t.pickUnsafe()", { t: balancer })),
-    limit: plain.rr,
-    peers: [peer.grpc]
-  })
+  // what users call: the pick through a real Balancer (its Random is effect's seeded generator)
+  const through = (policy: Policy.Policy): Balancer.Balancer => {
+    const b = Effect.runSync(Balancer.makeWith({ policy }))
+    Effect.runSync(b.apply(Change.diff([], slots.map((s) => s.endpoint))))
+    return b
+  }
+  const via = (name: string, call: string, policy: Policy.Policy, limit: Case, peers: ReadonlyArray<Case> = []) => {
+    const c = makeCase(`${name} via Balancer.pickUnsafe`, compile(call, { t: through(policy), hashes }))
+    ours.push({ c, limit, peers })
+    return c
+  }
+  const rrVia = via("RoundRobin", "t.pickUnsafe()", RoundRobin.make(), plain.rr, [peer.grpc])
+  const lpVia = via("LeastPending", "t.pickUnsafe()", LeastPending.make(), plain.p2c, [peer.lb])
+  const ewmaVia = via("PeakEwma", "t.pickUnsafe()", PeakEwma.make(), plain.p2c)
+  const wrrVia = via("WeightedRoundRobin", "t.pickUnsafe()", WeightedRoundRobin.make(), plain.edf, [
+    peer.undici,
+    peer.undiciW
+  ])
+  const maglevVia = via("Maglev", "t.pickUnsafe(hashes[k & 4095])", Maglev.make(), plain.maglev)
   const lp = add("LeastPending (Math.random)", "t.pick(-1)", picker(LeastPending.make(), mathRandom), plain.p2c, [
     peer.lb
   ])
@@ -745,6 +757,14 @@ for (const n of sizes) {
   if (maglev !== undefined) {
     target(`N=${n} Maglev ≤ 2× plain table`, fmtX(ratio(maglev, plain.maglev)), ratio(maglev, plain.maglev) <= 2)
   }
+  // through the Balancer (issue 8's targets: the path users call)
+  const viaTarget = (label: string, c: Case, limit: Case, bound: number) =>
+    target(`N=${n} ${label} via Balancer ≤ ${bound}× ${limit.name}`, fmtX(ratio(c, limit)), ratio(c, limit) <= bound)
+  viaTarget("RoundRobin", rrVia, plain.rr, 2)
+  viaTarget("LeastPending", lpVia, plain.p2c, 1.5)
+  viaTarget("PeakEwma", ewmaVia, plain.p2c, 2)
+  viaTarget("Maglev", maglevVia, plain.maglev, 2)
+  if (n === 10_000) viaTarget("WeightedRoundRobin", wrrVia, peer.undici, 2)
   await undiciPool.close()
 }
 

@@ -81,7 +81,8 @@ export interface Balancer {
   /**
    * The synchronous pick behind `pick`, for hot loops that manage their own effects: an endpoint,
    * or `undefined` when there is none. Throws {@link InvalidHash} for a `hash` that is not an
-   * unsigned 32-bit integer.
+   * unsigned 32-bit integer. Unlike `pick`, it does not count the pick in `snapshot`'s `picks`
+   * (unless the balancer traces its picks): it is the picker's `pick` and nothing more.
    */
   readonly pickUnsafe: (hash?: number) => Endpoint.Endpoint | undefined
   /** Distinct endpoints, the policy's choice first (Volo's `InstancePicker`), for retries. */
@@ -671,11 +672,19 @@ const build = (options: {
       policy: policy.name,
       pick,
       pickHash: (hash) => Effect.suspend(() => isHash(hash) ? pickExit(hash) : Exit.fail(invalidHash(hash))),
-      pickUnsafe: (hash) => {
-        if (hash === undefined) return pickSlot(-1)?.endpoint
-        if (!isHash(hash)) throw invalidHash(hash)
-        return pickSlot(hash)?.endpoint
-      },
+      // the picker called directly (no pick count, no trace): one call fewer on the hottest path,
+      // and no write to the slot, which at 10,000 endpoints is a cache miss of its own
+      pickUnsafe: trace === undefined
+        ? (hash) => {
+          if (hash === undefined) return picker.pick(-1)?.endpoint
+          if (!isHash(hash)) throw invalidHash(hash)
+          return picker.pick(hash)?.endpoint
+        }
+        : (hash) => {
+          if (hash === undefined) return pickSlot(-1)?.endpoint
+          if (!isHash(hash)) throw invalidHash(hash)
+          return pickSlot(hash)?.endpoint
+        },
       picks: (hash) =>
         Effect.suspend(() => {
           const h = hashOf(hash)

@@ -175,6 +175,43 @@ export interface Backend {
    * request holds a server for ever, and the rest wait in its queue for ever. Default false.
    */
   readonly blackHole?: boolean | undefined
+  /**
+   * Spells when the backend's latency is scaled by a factor (a deploy, a noisy neighbour, a
+   * compaction): from `from` (virtual time since the run began) until `until`, service times are
+   * multiplied by `factor`, on top of any drift or swing. Spells may not overlap.
+   */
+  readonly phases?: ReadonlyArray<Phase> | undefined
+}
+
+/**
+ * A spell of slower (or faster) service on one backend: see {@link Backend.phases}.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Phase {
+  readonly from: Duration.Input
+  readonly until: Duration.Input
+  /** The latency factor during the spell (10 is ten times slower). */
+  readonly factor: number
+}
+
+/**
+ * A periodic swing of every backend's latency, each on its own period and phase: backend `i`'s
+ * factor is `exp(amplitude · sin(2π · t / P_i + φ_i))`, so it moves between `e^−amplitude` and
+ * `e^amplitude` (0.3× and 3.3× at 1.2), with `P_i` drawn uniformly from `period` and `φ_i`
+ * uniformly from [0, 2π) on a stream of the run's seed.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Swing {
+  /** The log-space amplitude. */
+  readonly amplitude: number
+  /** The range each backend's period is drawn from. */
+  readonly period: { readonly min: Duration.Input; readonly max: Duration.Input }
+  /** How often the factors move. */
+  readonly every: Duration.Input
 }
 
 /**
@@ -292,6 +329,7 @@ export interface Scenario {
   /** The measured window after the warm-up. */
   readonly duration: Duration.Input
   readonly drift?: Drift | undefined
+  readonly swing?: Swing | undefined
 }
 
 /**
@@ -669,6 +707,90 @@ export const drifting: Scenario = {
 }
 
 /**
+ * {@link homogeneous} with every backend's latency swinging hard and independently: a factor
+ * between 0.3× and 3.3× (log-space amplitude 1.2) along a sine of its own period, drawn from 15 to
+ * 35 s, and phase, moved every 250 ms. At any moment some backends are three times slower than
+ * their base and others three times faster, and which is which changes within seconds.
+ *
+ * **Details**
+ *
+ * The mean factor over a period is I₀(1.2) ≈ 1.39, so the backends are about 80% loaded on
+ * average under a load-blind policy, and one near its peak cannot serve a tenth of the traffic.
+ * An estimate that trails the swing by a few seconds sends traffic to hosts that just became slow:
+ * this is where peak-EWMA's two random choices are weakest. Measured for 120 s.
+ *
+ * @category scenarios
+ * @since 0.1.0
+ */
+export const driftingHard: Scenario = {
+  ...homogeneous,
+  name: "driftingHard",
+  description: "homogeneous, each backend's latency swinging 0.3×-3.3× (log amplitude 1.2) on its own 15-35 s period",
+  duration: "120 seconds",
+  swing: { amplitude: 1.2, period: { min: "15 seconds", max: "35 seconds" }, every: "250 millis" }
+}
+
+/**
+ * Eight backends of mixed capacity, all weight 1: 1, 2, 4 and 8 parallel servers, twice each
+ * (30 servers), with {@link homogeneous}'s service time. A fleet of mixed instance sizes behind
+ * one name, with nobody having set weights.
+ *
+ * **Details**
+ *
+ * 90 closed-loop clients with exponential think time (mean 40 ms) offer about 1,730 requests per
+ * second, **about 70% of the 2,500 the fleet can serve**. A policy that spreads requests in flight
+ * evenly overloads the one-server hosts; one that spreads latency evenly has to learn that a
+ * host's latency rises later, and less, on eight servers than on one.
+ *
+ * @category scenarios
+ * @since 0.1.0
+ */
+export const heterogeneous: Scenario = {
+  ...homogeneous,
+  name: "heterogeneous",
+  description: "8 backends with 1, 2, 4, 8, 1, 2, 4, 8 servers, all weight 1; 90 clients, ~70% load",
+  backends: [1, 2, 4, 8, 1, 2, 4, 8].map((concurrency) => ({
+    latency: lognormal({ median: 10, sigma: 0.6 }),
+    concurrency
+  })),
+  clients: 90
+}
+
+/**
+ * {@link homogeneous} with the last backend (`10.0.0.10`) ten times slower for 30 s, from 30 s to
+ * 60 s of the run, then normal again: a bad deploy rolled back, a compaction, a noisy neighbour
+ * that left.
+ *
+ * **Details**
+ *
+ * Measured from 10 s to 90 s: 20 s healthy, 30 s degraded, 30 s recovered. A policy has to stop
+ * sending to the slow host within a few of its requests, and — the half most policies get wrong —
+ * send to it again once it recovers, although its estimate is stale and high.
+ *
+ * @category scenarios
+ * @since 0.1.0
+ */
+export const degradeAndRecover: Scenario = {
+  ...homogeneous,
+  name: "degradeAndRecover",
+  description: "homogeneous, but 10.0.0.10 is 10× slower from 30 s to 60 s, then recovers",
+  duration: "80 seconds",
+  backends: [
+    ...homogeneous.backends.slice(0, 9),
+    { ...homogeneous.backends[9]!, phases: [{ from: "30 seconds", until: "60 seconds", factor: 10 }] }
+  ]
+}
+
+/**
+ * The built-in scenarios where every simple policy falls well short of the oracle, by name:
+ * {@link driftingHard}, {@link heterogeneous}, {@link degradeAndRecover}. Every request succeeds.
+ *
+ * @category scenarios
+ * @since 0.1.0
+ */
+export const hardScenarios: Readonly<Record<string, Scenario>> = { driftingHard, heterogeneous, degradeAndRecover }
+
+/**
  * The built-in scenarios with healthy backends, by name: every request succeeds, and policies
  * differ in latency only. The ones with a faulty backend are in {@link failureScenarios}.
  *
@@ -992,14 +1114,54 @@ export const run = (options: {
   let driftKeep = 0
   let driftNoise = 0
   let driftShift = 0
+  // a backend's factor: its drift's, times its swing's, times its current phase's
+  const driftFactor = new Float64Array(n).fill(1)
+  const swingFactor = new Float64Array(n).fill(1)
+  const phaseFactor = new Float64Array(n).fill(1)
+  const refactor = (i: number): void => {
+    factor[i] = driftFactor[i]! * swingFactor[i]! * phaseFactor[i]!
+  }
   if (drift !== undefined) {
     driftKeep = simulation.exp(-driftEvery / Duration.toMillis(drift.timescale))
     driftNoise = drift.spread * Math.sqrt(1 - driftKeep * driftKeep)
     driftShift = drift.spread * drift.spread / 2
     for (let i = 0; i < n; i++) {
       driftState[i] = drift.spread * driftNormal()
-      factor[i] = simulation.exp(driftState[i]! - driftShift)
+      driftFactor[i] = simulation.exp(driftState[i]! - driftShift)
+      refactor(i)
     }
+  }
+  const swing = scenario.swing
+  const swingEvery = swing === undefined ? 0 : Duration.toMillis(swing.every)
+  const swingPeriod = new Float64Array(n)
+  const swingPhase = new Float64Array(n)
+  const swingTo = (t: number): void => {
+    for (let i = 0; i < n; i++) {
+      const turns = t / swingPeriod[i]! + swingPhase[i]!
+      swingFactor[i] = simulation.exp(swing!.amplitude * simulation.sin(2 * Math.PI * (turns - Math.floor(turns))))
+      refactor(i)
+    }
+  }
+  if (swing !== undefined) {
+    const draw = simulation.rng(seed, streamSwing)
+    const min = Duration.toMillis(swing.period.min)
+    const max = Duration.toMillis(swing.period.max)
+    for (let i = 0; i < n; i++) {
+      swingPeriod[i] = min + (max - min) * draw.next()
+      swingPhase[i] = draw.next()
+    }
+    swingTo(0)
+  }
+  const phases = scenario.backends.map((b) =>
+    (b.phases ?? []).map((p) => ({
+      from: Duration.toMillis(p.from),
+      until: Duration.toMillis(p.until),
+      factor: p.factor
+    }))
+  )
+  const phaseTo = (i: number, t: number): void => {
+    phaseFactor[i] = phases[i]!.find((p) => p.from <= t && t < p.until)?.factor ?? 1
+    refactor(i)
   }
 
   // the run
@@ -1201,6 +1363,14 @@ export const run = (options: {
     events.push(think === undefined ? 0 : think[j]!(), j * 8 + eventSend)
   }
   if (drift !== undefined) events.push(driftEvery, eventDrift)
+  if (swing !== undefined) events.push(swingEvery, eventSwing)
+  phases.forEach((spells, i) => {
+    phaseTo(i, 0)
+    for (const p of spells) {
+      events.push(p.from, i * 8 + eventPhase)
+      events.push(p.until, i * 8 + eventPhase)
+    }
+  })
   while (events.size() > 0) {
     const tag = events.pop()
     now = events.time()
@@ -1249,14 +1419,26 @@ export const run = (options: {
         attempt(id, -1)
         break
       }
-      default: {
-        if (!stopped && drift !== undefined) {
+      case eventDrift: {
+        if (!stopped) {
           for (let i = 0; i < n; i++) {
             driftState[i] = driftState[i]! * driftKeep + driftNoise * driftNormal()
-            factor[i] = simulation.exp(driftState[i]! - driftShift)
+            driftFactor[i] = simulation.exp(driftState[i]! - driftShift)
+            refactor(i)
           }
           events.push(now + driftEvery, eventDrift)
         }
+        break
+      }
+      case eventSwing: {
+        if (!stopped) {
+          swingTo(now)
+          events.push(now + swingEvery, eventSwing)
+        }
+        break
+      }
+      default: {
+        phaseTo(id, now)
       }
     }
   }
@@ -1505,6 +1687,8 @@ const eventDrift = 2
 const eventTimeout = 3
 const eventHedge = 4
 const eventRetry = 5
+const eventSwing = 6
+const eventPhase = 7
 
 // tags are 32-bit integers
 const maxTries = 1 << 28
@@ -1519,6 +1703,7 @@ const streamPolicy = 0
 const streamHash = 1
 const streamDrift = 2
 const streamRetry = 3
+const streamSwing = 4
 const streamClient = 1 << 16
 const streamBackend = 1 << 24
 const streamFailure = 1 << 25
@@ -1622,6 +1807,30 @@ const validate = (scenario: Scenario): void => {
   if (scenario.think !== undefined) checkDistribution(scenario.think, "think time", fail)
   const warmup = Duration.toMillis(scenario.warmup)
   if (!(warmup >= 0) || !Number.isFinite(warmup)) fail(`warm-up is ${warmup} ms`)
+  scenario.backends.forEach((b, i) => {
+    const spells = (b.phases ?? []).map((p) => ({
+      from: Duration.toMillis(p.from),
+      until: Duration.toMillis(p.until),
+      factor: p.factor
+    })).sort((x, y) => x.from - y.from)
+    spells.forEach((p, k) => {
+      if (!(p.from >= 0 && Number.isFinite(p.from))) fail(`backend ${i} phase ${k} starts at ${p.from} ms`)
+      if (!(p.until > p.from && Number.isFinite(p.until))) {
+        fail(`backend ${i} phase ${k} ends at ${p.until} ms, not after its start (${p.from} ms)`)
+      }
+      if (!(p.factor > 0 && Number.isFinite(p.factor))) fail(`backend ${i} phase ${k} has factor ${p.factor}`)
+      if (k > 0 && p.from < spells[k - 1]!.until) fail(`backend ${i} has overlapping phases`)
+    })
+  })
+  if (scenario.swing !== undefined) {
+    const { amplitude, every, period } = scenario.swing
+    const step = Duration.toMillis(every)
+    const min = Duration.toMillis(period.min)
+    const max = Duration.toMillis(period.max)
+    if (!(step > 0) || !Number.isFinite(step)) fail(`swing step is ${step} ms`)
+    if (!(min > 0 && max >= min && Number.isFinite(max))) fail(`swing period is ${min} to ${max} ms`)
+    if (!(amplitude >= 0 && amplitude <= 20)) fail(`swing amplitude is ${amplitude} (expected 0 to 20)`)
+  }
   if (scenario.drift !== undefined) {
     const every = Duration.toMillis(scenario.drift.every)
     const timescale = Duration.toMillis(scenario.drift.timescale)

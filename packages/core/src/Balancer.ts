@@ -54,6 +54,7 @@ import * as ewma from "./internal/ewma.ts"
 import * as option from "./internal/option.ts"
 import * as seriesImpl from "./internal/series.ts"
 import * as slotTable from "./internal/table.ts"
+import type * as Options from "./Options.ts"
 import * as Policy from "./Policy.ts"
 
 // -----------------------------------------------------------------------------
@@ -360,9 +361,9 @@ export const defaultReadyTimeout: Duration.Duration = Duration.seconds(30)
  *
  * **Details**
  *
- * - Fails with the policy's `PolicyError` when the policy was built from invalid options, with a
- *   `PolicyError` (policy `"balancer"`) naming a bad option of its own, and with the discovery's
- *   `DiscoveryError` when the discovery was; nothing is started.
+ * - Fails with an `Options.OptionError` when the policy or the discovery was built from invalid
+ *   options (the one they carry in `error`) or one of its own options is invalid (module
+ *   `"balancer"`); nothing is started.
  * - The watch is `Discovery.follow`: it never stops. A failed or undecodable update keeps the
  *   last good set; when the source's stream fails or ends, the balancer re-subscribes with a
  *   backoff (`backoff`, default `Discovery.defaultBackoff`) and applies the fresh set as a diff,
@@ -401,19 +402,16 @@ export const make = <Target>(options: {
   readonly trace?: ((explanation: Policy.Explanation) => void) | undefined
   readonly readyTimeout?: Duration.Input | undefined
   readonly backoff?: Discovery.Backoff | undefined
-}): Effect.Effect<Balancer, Policy.PolicyError | Discovery.DiscoveryError, Scope.Scope> =>
+}): Effect.Effect<Balancer, Options.OptionError, Scope.Scope> =>
   Effect.gen(function*() {
     const discovery = options.discovery
-    if (discovery.error !== undefined) {
-      const { reason, detail } = discovery.error
-      return yield* new Discovery.DiscoveryError({ key: discovery.key(options.target), reason, detail, kept: 0 })
-    }
+    if (discovery.error !== undefined) return yield* Effect.fail(discovery.error)
     const delays = backoff.read(
       options.backoff,
       Duration.toMillis(Discovery.defaultBackoff.initial),
       Duration.toMillis(Discovery.defaultBackoff.max)
     )
-    if (option.isInvalid(delays)) return yield* new Policy.PolicyError({ policy: "balancer", ...withoutTag(delays) })
+    if (option.isInvalid(delays)) return yield* option.error("balancer", delays)
     const scope = yield* Effect.scope
     let resubscribe = () => {}
     let last: Discovery.DiscoveryError | undefined
@@ -474,7 +472,7 @@ export const makeWith = (options: {
   readonly policy: Policy.Policy
   readonly trace?: ((explanation: Policy.Explanation) => void) | undefined
   readonly readyTimeout?: Duration.Input | undefined
-}): Effect.Effect<Balancer, Policy.PolicyError> =>
+}): Effect.Effect<Balancer, Options.OptionError> =>
   Effect.serviceOption(Scope.Scope).pipe(
     Effect.flatMap((scope) => build({ ...options, scope: Option.getOrUndefined(scope) })),
     Effect.map(([balancer]) => balancer)
@@ -495,7 +493,7 @@ const build = (options: {
   readonly scope?: Scope.Scope | undefined
   readonly resubscribe?: (() => void) | undefined
   readonly last?: (() => Discovery.DiscoveryError | undefined) | undefined
-}): Effect.Effect<readonly [Balancer, Internals], Policy.PolicyError> =>
+}): Effect.Effect<readonly [Balancer, Internals], Options.OptionError> =>
   Effect.gen(function*() {
     const key = options.key ?? ""
     const policy = options.policy
@@ -507,7 +505,7 @@ const build = (options: {
       { min: 0, infinite: true }
     )
     if (option.isInvalid(readyMillis)) {
-      return yield* Effect.fail(new Policy.PolicyError({ policy: "balancer", ...withoutTag(readyMillis) }))
+      return yield* Effect.fail(option.error("balancer", readyMillis))
     }
     const random = yield* Random.Random
     const clock = yield* Clock.Clock
@@ -742,8 +740,6 @@ const build = (options: {
 // -----------------------------------------------------------------------------
 // internal
 // -----------------------------------------------------------------------------
-
-const withoutTag = ({ _tag: _, ...rest }: option.Invalid) => rest
 
 /**
  * An Effect that evaluates `run` each time it runs (it is `Effect.suspend(run)`), and that also

@@ -27,7 +27,7 @@
  * - Valid ranges are Finagle's, with an upper bound on the floor: `ttl` from 1 to 60 seconds,
  *   `minRetriesPerSec` from 0 to 100,000 (so credit stays exact in integer micro-tokens), and
  *   `percentCanRetry` from 0 to 1000. Anything else (`NaN`, a string, `Infinity`) makes `make`
- *   fail with a typed `BudgetError` naming the option and the value.
+ *   fail with a typed `Options.OptionError` naming the option and the value.
  * - Guarantee: over any run, the granted withdrawals `W`, the deposits `D`, the time `T` since
  *   `make` and the ttl `L` (seconds) satisfy `W ≤ percentCanRetry × D + minRetriesPerSec × (T + L)`
  *   (the `L` term is the reserve). The proof is in the model's notes (`internal/budget.ts`).
@@ -43,6 +43,7 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as budget from "./internal/budget.ts"
 import * as option from "./internal/option.ts"
+import type * as Options from "./Options.ts"
 
 // -----------------------------------------------------------------------------
 // models
@@ -92,22 +93,6 @@ export class BudgetExhausted extends Schema.TaggedError<BudgetExhausted>()("Budg
     return `retry budget exhausted: ${round(this.balance)} of the 1 token an extra request needs ` +
       `(${this.percentCanRetry} per request plus ${this.minRetriesPerSec} per second, ` +
       `each lasting ${this.ttlMillis} ms); the extra request was not sent`
-  }
-}
-
-/**
- * `Budget.make` was given an invalid option. `option` names it and `value` shows what was given.
- *
- * @category errors
- * @since 0.1.0
- */
-export class BudgetError extends Schema.TaggedError<BudgetError>()("BudgetError", {
-  option: Schema.String,
-  value: Schema.String,
-  problem: Schema.String
-}) {
-  override get message(): string {
-    return `invalid retry budget option ${this.option}: ${this.value} (${this.problem}); no budget was made`
   }
 }
 
@@ -163,7 +148,7 @@ export const make = (options?: {
   readonly ttl?: Duration.Input | undefined
   readonly minRetriesPerSec?: number | undefined
   readonly percentCanRetry?: number | undefined
-}): Effect.Effect<Budget, BudgetError> =>
+}): Effect.Effect<Budget, Options.OptionError> =>
   Effect.gen(function*() {
     const ttlMillis = readTtl(options?.ttl)
     if (typeof ttlMillis !== "number") return yield* Effect.fail(ttlMillis)
@@ -206,8 +191,8 @@ const round = (n: number): number => Math.round(n * 1000) / 1000
 /** The largest floor: 100,000 retries a second (so credit stays exact in integer micro-tokens). */
 const maxMinRetriesPerSec = 100_000
 
-const readTtl = (input: Duration.Input | undefined): number | BudgetError =>
-  orBudgetError(
+const readTtl = (input: Duration.Input | undefined): number | Options.OptionError =>
+  orOptionError(
     option.millis("ttl", input, Duration.toMillis(defaultTtl), { min: 1000, max: 60_000 }),
     "expected a duration from 1 to 60 seconds (Finagle's range)"
   )
@@ -218,9 +203,9 @@ const readNumber = (
   fallback: number,
   min: number,
   max: number
-): number | BudgetError => orBudgetError(option.number(name, input, fallback, { min, max }))
+): number | Options.OptionError => orOptionError(option.number(name, input, fallback, { min, max }))
 
-const orBudgetError = (read: number | option.Invalid, problem?: string): number | BudgetError =>
+const orOptionError = (read: number | option.Invalid, problem?: string): number | Options.OptionError =>
   option.isInvalid(read)
-    ? new BudgetError({ option: read.option, value: read.value, problem: problem ?? read.problem })
+    ? option.error("budget", problem === undefined ? read : { ...read, problem })
     : read

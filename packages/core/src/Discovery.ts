@@ -47,6 +47,7 @@ import * as Endpoint from "./Endpoint.ts"
 import * as backoff from "./internal/backoff.ts"
 import * as option from "./internal/option.ts"
 import * as render from "./internal/render.ts"
+import type { OptionError } from "./Options.ts"
 
 // -----------------------------------------------------------------------------
 // models
@@ -80,10 +81,11 @@ export interface Discovery<in Target = string> {
    */
   readonly finite?: boolean | undefined
   /**
-   * Set when the discovery was built from invalid options: `discover` and `updates` fail with it
-   * and `Balancer.make` refuses to start with it.
+   * Set when the discovery was built from invalid options: `Balancer.make` fails with it, and
+   * `discover`, `updates` and `watch` fail with a `DiscoveryError` of reason `"Options"` carrying
+   * its message.
    */
-  readonly error?: DiscoveryError | undefined
+  readonly error?: OptionError | undefined
 }
 
 /**
@@ -127,7 +129,8 @@ export interface Rejected {
  *   option);
  * - `"Source"`: the source's stream of updates failed; the watcher re-subscribes;
  * - `"Ended"`: the source's stream of updates ended; the watcher re-subscribes;
- * - `"Options"`: the discovery was built from an invalid option (nothing is watched).
+ * - `"Options"`: the discovery was built from an invalid option (nothing is watched); `detail` is
+ *   the message of the `Options.OptionError` it carries in `error`.
  *
  * @category models
  * @since 0.1.0
@@ -301,7 +304,7 @@ export const make = <Target = string, E = never, E2 = never>(
   }
 ): Discovery<Target> => {
   const settings = readSettings(options)
-  if (settings instanceof DiscoveryError) return refused(settings, options.key)
+  if (option.isInvalid(settings)) return refused(option.error("discovery", settings), options.key)
   const key = options.key ?? defaultKey
   const updates = (target: Target) => {
     const k = key(target)
@@ -419,7 +422,7 @@ export const polling = <E, Target = string>(
     : Schedule.isSchedule(schedule)
     ? undefined
     : option.invalid("schedule", schedule, "expected an effect Schedule, such as Schedule.spaced(\"5 seconds\")")
-  if (invalid !== undefined) return refused(optionsError("", invalid), options?.key)
+  if (invalid !== undefined) return refused(option.error("discovery", invalid), options?.key)
   const poll = (target: Target): Effect.Effect<unknown, unknown> => {
     const once = Effect.suspend(() => fetchFor(target))
     return timeout === Infinity ? once : Effect.timeoutOrElse(once, {
@@ -501,12 +504,12 @@ export const follow = <Target>(
   Stream.suspend(() => {
     const key = discovery.key(target)
     if (discovery.error !== undefined) {
-      const error = discovery.error
+      const error = optionsError(key, discovery.error)
       return Stream.make<Array<Update>>({ _tag: "Rejected", error, kept: options?.from ?? [] })
     }
     const delays = readBackoff(options?.backoff)
     if (option.isInvalid(delays)) {
-      const error = optionsError(key, delays)
+      const error = optionsError(key, option.error("discovery", delays))
       return Stream.fromEffect(
         Effect.as(Effect.logWarning(error.message), { _tag: "Rejected", error, kept: options?.from ?? [] } as Update)
       )
@@ -611,35 +614,35 @@ interface Settings {
   readonly acceptEmpty: boolean
 }
 
-const readSettings = (options: { readonly empty?: unknown; readonly key?: unknown }): Settings | DiscoveryError => {
+const readSettings = (options: { readonly empty?: unknown; readonly key?: unknown }): Settings | option.Invalid => {
   if (options.key !== undefined && typeof options.key !== "function") {
-    return optionsError("", option.invalid("key", options.key, "expected a function from a target to its key"))
+    return option.invalid("key", options.key, "expected a function from a target to its key")
   }
   const empty = options.empty
   if (empty === undefined || empty === "reject") return { acceptEmpty: false }
   if (empty === "accept") return { acceptEmpty: true }
-  return optionsError("", option.invalid("empty", empty, `expected "reject" or "accept"`))
+  return option.invalid(
+    "empty",
+    empty,
+    `expected "reject" or "accept"`,
+    typeof empty === "string" ? "UnknownChoice" : "WrongType"
+  )
 }
 
 const readBackoff = (input: Backoff | undefined): backoff.Backoff | option.Invalid =>
   backoff.read(input, Duration.toMillis(defaultBackoff.initial), Duration.toMillis(defaultBackoff.max))
 
-const optionsError = (key: string, invalid: option.Invalid): DiscoveryError =>
-  new DiscoveryError({
-    key,
-    reason: "Options",
-    detail: `invalid option ${invalid.option}: ${invalid.value} (${invalid.problem})`,
-    kept: 0
-  })
+/** What the streams of a discovery refused for `error` fail with. */
+const optionsError = (key: string, error: OptionError): DiscoveryError =>
+  new DiscoveryError({ key, reason: "Options", detail: error.message, kept: 0 })
 
 const withKept = (error: DiscoveryError, kept: number): DiscoveryError =>
   new DiscoveryError({ key: error.key, reason: error.reason, detail: error.detail, kept })
 
 /** A discovery that refuses to run: every entry point fails with `error`. */
-const refused = <Target>(error: DiscoveryError, given?: unknown): Discovery<Target> => {
+const refused = <Target>(error: OptionError, given?: unknown): Discovery<Target> => {
   const key = typeof given === "function" ? given as (target: Target) => string : defaultKey
-  const errorFor = (target: Target) =>
-    new DiscoveryError({ key: key(target), reason: error.reason, detail: error.detail, kept: 0 })
+  const errorFor = (target: Target) => optionsError(key(target), error)
   return {
     key,
     discover: (target) => Effect.fail(errorFor(target)),

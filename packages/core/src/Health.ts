@@ -60,7 +60,7 @@
  * **3 s** (the builder reuses `DEFAULT_HEALTH_CHECK_JITTER`). As in ServiceTalk's
  * `validateHealthCheckIntervals`, an interval must be positive, a jitter non-negative and smaller
  * than its interval. Invalid options give a policy whose `error` makes `Balancer.make` fail with a
- * typed `PolicyError` naming the option and the value.
+ * typed `OptionError` naming the option and the value.
  *
  * **Gotchas**
  *
@@ -82,6 +82,7 @@ import * as Fiber from "effect/Fiber"
 import type * as Endpoint from "./Endpoint.ts"
 import * as eligible from "./internal/eligible.ts"
 import * as render from "./internal/render.ts"
+import { OptionError } from "./Options.ts"
 import * as Policy from "./Policy.ts"
 
 // -----------------------------------------------------------------------------
@@ -203,7 +204,7 @@ export const defaultResubscribeJitter: Duration.Duration = Duration.seconds(3)
 export const make = (policy: Policy.Policy, options: Options): Policy.Policy => {
   if (policy.error !== undefined) return policy
   const settings = parse(options)
-  if (settings instanceof Policy.PolicyError) return Policy.invalid(settings)
+  if (settings instanceof OptionError) return Policy.invalid(settings)
   if (settings.threshold < 0) return policy
   const name = `health(${policy.name})`
   return Policy.wrap(policy, name, (context) => build(name, policy, settings, context))
@@ -231,7 +232,7 @@ const everyFailure = (): boolean => true
 /** The largest count an option accepts. */
 const maxCount = 2_147_483_647
 
-const parse = (options: Options): Settings | Policy.PolicyError => {
+const parse = (options: Options): Settings | OptionError => {
   const threshold = Policy.integerOption(
     "health",
     "threshold",
@@ -240,32 +241,34 @@ const parse = (options: Options): Settings | Policy.PolicyError => {
     -maxCount,
     maxCount
   )
-  if (threshold instanceof Policy.PolicyError) return threshold
+  if (threshold instanceof OptionError) return threshold
   if (threshold === 0) {
-    return new Policy.PolicyError({
-      policy: "health",
+    return new OptionError({
+      module: "health",
       option: "threshold",
       value: "0",
+      reason: "OutOfRange",
       problem:
         "expected a positive integer, or a negative one to turn health checking off (0 is rejected, as in ServiceTalk)"
     })
   }
   const probe = Policy.functionOption("health", "probe", options.probe)
-  if (probe instanceof Policy.PolicyError) return probe
+  if (probe instanceof OptionError) return probe
   if (probe === undefined) {
-    return new Policy.PolicyError({
-      policy: "health",
+    return new OptionError({
+      module: "health",
       option: "probe",
       value: "undefined",
+      reason: "WrongType",
       problem: "expected a function"
     })
   }
   const isFailure = Policy.functionOption("health", "isFailure", options.isFailure)
-  if (isFailure instanceof Policy.PolicyError) return isFailure
+  if (isFailure instanceof OptionError) return isFailure
   const gate = Policy.booleanOption("health", "gateNewEndpoints", options.gateNewEndpoints, false)
-  if (gate instanceof Policy.PolicyError) return gate
+  if (gate instanceof OptionError) return gate
   const interval = spacing("interval", options.interval, defaultInterval, "jitter", options.jitter, defaultJitter)
-  if (interval instanceof Policy.PolicyError) return interval
+  if (interval instanceof OptionError) return interval
   const resubscribe = spacing(
     "resubscribeInterval",
     options.resubscribeInterval,
@@ -274,7 +277,7 @@ const parse = (options: Options): Settings | Policy.PolicyError => {
     options.resubscribeJitter,
     defaultResubscribeJitter
   )
-  if (resubscribe instanceof Policy.PolicyError) return resubscribe
+  if (resubscribe instanceof OptionError) return resubscribe
   const slowStart = options.slowStart === undefined ? 0 : Policy.durationOption(
     "health",
     "slowStart",
@@ -316,7 +319,7 @@ const spacing = (
   jitterName: string,
   jitterInput: Duration.Input | undefined,
   jitterDefault: Duration.Duration
-): readonly [number, number] | Policy.PolicyError => {
+): readonly [number, number] | OptionError => {
   const interval = Policy.durationOption("health", intervalName, intervalInput, intervalDefault, {
     millis: 0,
     inclusive: false
@@ -325,10 +328,11 @@ const spacing = (
   const jitter = Policy.durationOption("health", jitterName, jitterInput, jitterDefault, { millis: 0, inclusive: true })
   if (typeof jitter !== "number") return jitter
   if (interval - jitter <= 0) {
-    return new Policy.PolicyError({
-      policy: "health",
+    return new OptionError({
+      module: "health",
       option: jitterName,
       value: jitterInput === undefined ? `${jitter} ms (the default)` : render.value(jitterInput),
+      reason: "OutOfRange",
       problem: `expected less than ${intervalName} (${interval} ms): ${intervalName} − ${jitterName} must stay positive`
     })
   }

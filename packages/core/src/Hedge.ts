@@ -36,11 +36,11 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
-import * as Schema from "effect/Schema"
 import type * as Balancer from "./Balancer.ts"
 import type * as Budget from "./Budget.ts"
 import type * as Endpoint from "./Endpoint.ts"
 import * as option from "./internal/option.ts"
+import type * as Options from "./Options.ts"
 
 // -----------------------------------------------------------------------------
 // models
@@ -66,22 +66,6 @@ export interface Hedger<in E = unknown> {
   readonly delay: Effect.Effect<Option.Option<Duration.Duration>>
   /** Backups per call, at most. */
   readonly maxHedges: number
-}
-
-/**
- * `Hedge.make` was given an invalid option. `option` names it and `value` shows what was given.
- *
- * @category errors
- * @since 0.1.0
- */
-export class HedgeError extends Schema.TaggedError<HedgeError>()("HedgeError", {
-  option: Schema.String,
-  value: Schema.String,
-  problem: Schema.String
-}) {
-  override get message(): string {
-    return `invalid hedge option ${this.option}: ${this.value} (${this.problem}); no hedger was made`
-  }
 }
 
 /**
@@ -137,7 +121,7 @@ export const minPercentileDelay: Duration.Duration = Duration.millis(1)
  *   no token, no backup is sent and the call goes on with the attempts it has; that is not an
  *   error. `maxHedges` caps the backups per call (an integer from 0 to 10; default 1).
  * - Invalid options (a `NaN` or negative delay, a percentile outside (0, 1), a fractional or
- *   too large `maxHedges`, a `nonFatal` that is not a function) fail `make` with a `HedgeError`
+ *   too large `maxHedges`, a `nonFatal` that is not a function) fail `make` with an `Options.OptionError`
  *   naming the option and the value.
  * - On success, or when the call is interrupted, every attempt still running is interrupted and
  *   awaited before `use` returns, so their pending counts are back to 0.
@@ -167,21 +151,21 @@ export const make = <E = unknown>(options: {
   readonly budget?: Budget.Budget | undefined
   readonly nonFatal?: ((error: E) => boolean) | undefined
   readonly window?: number | undefined
-}): Effect.Effect<Hedger<E>, HedgeError> =>
+}): Effect.Effect<Hedger<E>, Options.OptionError> =>
   Effect.suspend(() => {
     const maxHedges = option.number("maxHedges", options.maxHedges, defaultMaxHedges, {
       min: 0,
       max: maxMaxHedges,
       integer: true
     })
-    if (option.isInvalid(maxHedges)) return Effect.fail(toHedgeError(maxHedges))
+    if (option.isInvalid(maxHedges)) return Effect.fail(option.error("hedge", maxHedges))
     const windowSize = option.number("window", options.window, defaultWindow, { min: 1, max: 1_000_000, integer: true })
-    if (option.isInvalid(windowSize)) return Effect.fail(toHedgeError(windowSize))
+    if (option.isInvalid(windowSize)) return Effect.fail(option.error("hedge", windowSize))
     if (options.nonFatal !== undefined && typeof options.nonFatal !== "function") {
-      return Effect.fail(toHedgeError(option.invalid("nonFatal", options.nonFatal, "expected a function")))
+      return Effect.fail(option.error("hedge", option.invalid("nonFatal", options.nonFatal, "expected a function")))
     }
     const delay = readDelay(options.delay)
-    if (option.isInvalid(delay)) return Effect.fail(toHedgeError(delay))
+    if (option.isInvalid(delay)) return Effect.fail(option.error("hedge", delay))
     const fixed = "fixed" in delay ? delay.fixed : Number.NaN
     const percentile = "percentile" in delay ? delay.percentile : Number.NaN
     const samples = makeSamples(windowSize, percentile)
@@ -223,9 +207,6 @@ interface Arrival<A, E> {
   readonly index: number
   readonly exit: Exit.Exit<A, E>
 }
-
-const toHedgeError = (invalid: option.Invalid): HedgeError =>
-  new HedgeError({ option: invalid.option, value: invalid.value, problem: invalid.problem })
 
 /** The most backups per call: 10. */
 const maxMaxHedges = 10

@@ -22,6 +22,7 @@
 import * as Duration from "effect/Duration"
 import * as ewma from "./internal/ewma.ts"
 import * as option from "./internal/option.ts"
+import type * as Options from "./Options.ts"
 import * as Policy from "./Policy.ts"
 
 // -----------------------------------------------------------------------------
@@ -45,7 +46,7 @@ export interface Load {
   /** What {@link Load.current} measures, for explanations. */
   readonly unit: string
   /** Set when the metric was built from invalid options (a policy over it refuses to start). */
-  readonly error?: Policy.PolicyError | undefined
+  readonly error?: Options.OptionError | undefined
 }
 
 /**
@@ -110,12 +111,7 @@ export const peakEwma = (options?: {
   const fallback = option.millis("defaultLatency", options?.defaultLatency, Duration.toMillis(defaultLatency))
   const invalid = option.isInvalid(tau) ? tau : option.isInvalid(fallback) ? fallback : undefined
   if (invalid !== undefined) {
-    const error = new Policy.PolicyError({
-      policy: "peak-ewma",
-      option: invalid.option,
-      value: invalid.value,
-      problem: invalid.problem
-    })
+    const error = option.error("peak-ewma", invalid)
     return { ...pending, name: "peak-ewma", error }
   }
   const t = tau as number

@@ -109,7 +109,7 @@ export const defaultTableSize = (n: number): number => maglevImpl.defaultSize(n)
  *   11–16 ms per 2^18 entries with Node 24, Bun or Deno), so a pinned size of 2^20 or more
  *   blocks the event loop for about 50 ms or more on every change.
  *   Anything else gives a policy whose `error` makes `Balancer.make` fail with a typed
- *   `PolicyError` naming the option and the value.
+ *   `Options.OptionError` naming the option and the value.
  *
  * **Example**
  *

@@ -61,7 +61,7 @@
  * percentage **off** (Envoy `enforcing_failure_percentage` defaults to 0, and A50 runs it only
  * when configured), and when turned on `threshold` **85**, `minimumHosts` **5**, `requestVolume`
  * **50**; `panicThreshold` **50** (Envoy `healthy_panic_threshold`). Invalid options give a policy
- * whose `error` makes `Balancer.make` fail with a typed `PolicyError` naming the option and value.
+ * whose `error` makes `Balancer.make` fail with a typed `OptionError` naming the option and value.
  *
  * **Gotchas**
  *
@@ -76,6 +76,7 @@
  */
 import * as Duration from "effect/Duration"
 import * as eligible from "./internal/eligible.ts"
+import { OptionError } from "./Options.ts"
 import * as Policy from "./Policy.ts"
 
 // -----------------------------------------------------------------------------
@@ -236,7 +237,7 @@ export const defaultFailurePercentage = { threshold: 85, minimumHosts: 5, reques
 export const make = (policy: Policy.Policy, options?: Options): Policy.Policy => {
   if (policy.error !== undefined) return policy
   const settings = parse(options ?? {})
-  if (settings instanceof Policy.PolicyError) return Policy.invalid(settings)
+  if (settings instanceof OptionError) return Policy.invalid(settings)
   const name = `outlier-detection(${policy.name})`
   return Policy.wrap(policy, name, (context) => build(name, policy, settings, context))
 }
@@ -275,7 +276,7 @@ const numberOption = (
   min: number,
   max: number,
   integer: boolean
-): number | Policy.PolicyError =>
+): number | OptionError =>
   integer
     ? Policy.integerOption(NAME, option, input, fallback, min, max)
     : Policy.numberOption(NAME, option, input, fallback, min, max)
@@ -285,7 +286,7 @@ const volumeOptions = (
   detector: string,
   given: { readonly minimumHosts?: number | undefined; readonly requestVolume?: number | undefined },
   defaults: { readonly minimumHosts: number; readonly requestVolume: number }
-): { readonly minimumHosts: number; readonly requestVolume: number } | Policy.PolicyError => {
+): { readonly minimumHosts: number; readonly requestVolume: number } | OptionError => {
   const minimumHosts = numberOption(
     `${detector}.minimumHosts`,
     given.minimumHosts,
@@ -309,9 +310,9 @@ const volumeOptions = (
 
 const MAX_COUNT = 2_147_483_647
 
-const parse = (options: Options): Settings | Policy.PolicyError => {
+const parse = (options: Options): Settings | OptionError => {
   const isFailure = Policy.functionOption(NAME, "isFailure", options.isFailure)
-  if (isFailure instanceof Policy.PolicyError) return isFailure
+  if (isFailure instanceof OptionError) return isFailure
   const interval = Policy.durationOption(NAME, "interval", options.interval, defaultInterval, {
     millis: 0,
     inclusive: false
@@ -355,7 +356,7 @@ const parse = (options: Options): Settings | Policy.PolicyError => {
     )
     if (typeof stdevFactor !== "number") return stdevFactor
     const volume = volumeOptions("successRate", given, defaultSuccessRate)
-    if (volume instanceof Policy.PolicyError) return volume
+    if (volume instanceof OptionError) return volume
     successRate = { stdevFactor, ...volume }
   }
   let failurePercentage: Settings["failurePercentage"]
@@ -371,7 +372,7 @@ const parse = (options: Options): Settings | Policy.PolicyError => {
     )
     if (typeof threshold !== "number") return threshold
     const volume = volumeOptions("failurePercentage", given, defaultFailurePercentage)
-    if (volume instanceof Policy.PolicyError) return volume
+    if (volume instanceof OptionError) return volume
     failurePercentage = { threshold, ...volume }
   }
   return {

@@ -14,7 +14,7 @@
  *   `DEFAULT_RTT`), stamped when it joined; that start decays like a sample, as tower's does.
  * - An invalid `decay` (not a duration, zero, negative or infinite) or `defaultLatency` (not a
  *   finite duration ≥ 0) gives a policy whose `error` makes `Balancer.make` fail with a typed
- *   `PolicyError` naming the option and value.
+ *   `Options.OptionError` naming the option and value.
  * - The balancer records one latency sample per completed `use` (successes and failures alike;
  *   interrupted calls are not samples) and keeps the estimate in the endpoint's slot, so it
  *   survives rebalances. The cost lives in the slot too (`Load.peakEwma`), so a pick compares

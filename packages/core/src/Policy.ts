@@ -19,10 +19,10 @@
  */
 import * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
-import * as Schema from "effect/Schema"
 import type * as Endpoint from "./Endpoint.ts"
 import * as options from "./internal/option.ts"
 import type * as Load from "./Load.ts"
+import type * as Options from "./Options.ts"
 
 // -----------------------------------------------------------------------------
 // models
@@ -181,7 +181,7 @@ export interface Policy {
    * Set when the policy was built from invalid options: a balancer refuses to start with it and
    * fails with this error instead.
    */
-  readonly error?: PolicyError | undefined
+  readonly error?: Options.OptionError | undefined
   /**
    * The load metric the balancer keeps in `slot.cost` for this policy (default `Load.pending`);
    * its `decayMillis` is the time constant of the latency estimate.
@@ -192,46 +192,29 @@ export interface Policy {
   readonly make: (context: Host) => Picker
 }
 
-/**
- * A policy was given an invalid option. `option` names it and `value` shows what was given.
- *
- * @category errors
- * @since 0.1.0
- */
-export class PolicyError extends Schema.TaggedError<PolicyError>()("PolicyError", {
-  policy: Schema.String,
-  option: Schema.String,
-  value: Schema.String,
-  problem: Schema.String
-}) {
-  override get message(): string {
-    return `invalid ${this.policy} option ${this.option}: ${this.value} (${this.problem}); no balancer was built with it`
-  }
-}
-
 // -----------------------------------------------------------------------------
 // constructors
 // -----------------------------------------------------------------------------
 
 /**
- * A policy that cannot pick because its options were invalid: it carries the `PolicyError` that
+ * A policy that cannot pick because its options were invalid: it carries the `Options.OptionError` that
  * `Balancer.make` fails with, and its picker picks nothing.
  *
  * @category constructors
  * @since 0.1.0
  */
-export const invalid = (error: PolicyError): Policy => ({
-  name: error.policy,
+export const invalid = (error: Options.OptionError): Policy => ({
+  name: error.module,
   error,
   make: () => ({
     ...stateless,
     pick: () => undefined,
-    explain: () => ({ policy: error.policy, chosen: undefined, candidates: [], note: error.message })
+    explain: () => ({ policy: error.module, chosen: undefined, candidates: [], note: error.message })
   })
 })
 
 /**
- * Reads a duration option as milliseconds: the default when absent, a `PolicyError` when it is
+ * Reads a duration option as milliseconds: the default when absent, an `Options.OptionError` when it is
  * not a duration (`NaN` included), not finite, not within `[min, ∞)` (or `(min, ∞)`), or longer
  * than 2^31 − 1 ms (about 24.8 days, the longest delay a JavaScript timer holds).
  *
@@ -244,14 +227,14 @@ export const durationOption = (
   input: Duration.Input | undefined,
   fallback: Duration.Duration,
   min: { readonly millis: number; readonly inclusive: boolean }
-): number | PolicyError =>
-  orPolicyError(
+): number | Options.OptionError =>
+  orOptionError(
     policy,
     options.millis(option, input, Duration.toMillis(fallback), { min: min.millis, minInclusive: min.inclusive })
   )
 
 /**
- * Reads an integer option: the default when absent, a `PolicyError` when it is not an integer
+ * Reads an integer option: the default when absent, an `Options.OptionError` when it is not an integer
  * within `[min, max]` (a string, `NaN` or `1.5` included).
  *
  * @category constructors
@@ -264,10 +247,11 @@ export const integerOption = (
   fallback: number,
   min: number,
   max: number
-): number | PolicyError => orPolicyError(policy, options.number(option, input, fallback, { min, max, integer: true }))
+): number | Options.OptionError =>
+  orOptionError(policy, options.number(option, input, fallback, { min, max, integer: true }))
 
 /**
- * Reads a number option: the default when absent, a `PolicyError` when it is not a finite number
+ * Reads a number option: the default when absent, an `Options.OptionError` when it is not a finite number
  * within `[min, max]`.
  *
  * @category constructors
@@ -280,10 +264,10 @@ export const numberOption = (
   fallback: number,
   min: number,
   max: number
-): number | PolicyError => orPolicyError(policy, options.number(option, input, fallback, { min, max }))
+): number | Options.OptionError => orOptionError(policy, options.number(option, input, fallback, { min, max }))
 
 /**
- * Reads a boolean option: the default when absent, a `PolicyError` when it is not `true` or
+ * Reads a boolean option: the default when absent, an `Options.OptionError` when it is not `true` or
  * `false`.
  *
  * @category constructors
@@ -294,24 +278,26 @@ export const booleanOption = (
   option: string,
   input: boolean | undefined,
   fallback: boolean
-): boolean | PolicyError => orPolicyError(policy, options.boolean(option, input, fallback))
+): boolean | Options.OptionError => orOptionError(policy, options.boolean(option, input, fallback))
 
 /**
  * Checks that a function option (a probe, a classifier) is a function when given: the value, or
- * a `PolicyError`.
+ * an `Options.OptionError`.
  *
  * @category constructors
  * @since 0.1.0
  */
-export const functionOption = <F>(policy: string, option: string, input: F | undefined): F | undefined | PolicyError =>
+export const functionOption = <F>(
+  policy: string,
+  option: string,
+  input: F | undefined
+): F | undefined | Options.OptionError =>
   input === undefined || typeof input === "function"
     ? input
-    : orPolicyError<never>(policy, options.invalid(option, input, "expected a function"))
+    : orOptionError<never>(policy, options.invalid(option, input, "expected a function"))
 
-const orPolicyError = <A>(policy: string, read: A | options.Invalid): A | PolicyError =>
-  options.isInvalid(read)
-    ? new PolicyError({ policy, option: read.option, value: read.value, problem: read.problem })
-    : read
+const orOptionError = <A>(policy: string, read: A | options.Invalid): A | Options.OptionError =>
+  options.isInvalid(read) ? options.error(policy, read) : read
 
 /**
  * A fresh slot for an endpoint, with no load and no latency sample, made at `now` (ms of `Clock`).

@@ -44,6 +44,7 @@ import * as Balancer from "./Balancer.ts"
 import type * as Budget from "./Budget.ts"
 import type * as Endpoint from "./Endpoint.ts"
 import * as option from "./internal/option.ts"
+import type * as Options from "./Options.ts"
 
 // -----------------------------------------------------------------------------
 // models
@@ -87,7 +88,7 @@ export interface Retry<in E = unknown> {
   /** The shared budget retries draw from, if any. */
   readonly budget: Budget.Budget | undefined
   /** Set when the options were invalid: `use` then fails with it and sends nothing. */
-  readonly error: RetryError | undefined
+  readonly error: Options.OptionError | undefined
 }
 
 /**
@@ -130,22 +131,6 @@ export class DeadlineExceeded extends Schema.TaggedError<DeadlineExceeded>()("De
         `(${round(this.elapsedMillis)} ms spent on ${this.attempts} attempt${
           this.attempts === 1 ? "" : "s"
         }); gave up without waiting`
-  }
-}
-
-/**
- * `Retry.make` was given an invalid option. `option` names it and `value` shows what was given.
- *
- * @category errors
- * @since 0.1.0
- */
-export class RetryError extends Schema.TaggedError<RetryError>()("RetryError", {
-  option: Schema.String,
-  value: Schema.String,
-  problem: Schema.String
-}) {
-  override get message(): string {
-    return `invalid retry option ${this.option}: ${this.value} (${this.problem}); nothing was sent with this policy`
   }
 }
 
@@ -253,7 +238,7 @@ export const isNotSent = (error: unknown): boolean => {
 // -----------------------------------------------------------------------------
 
 /**
- * A retry policy. Invalid options do not throw. The policy then carries a `RetryError` naming
+ * A retry policy. Invalid options do not throw. The policy then carries an `Options.OptionError` naming
  * the option and value, and `use` fails with it without sending anything.
  *
  * **Details**
@@ -316,7 +301,7 @@ export const make = <E = unknown>(options?: {
   ].find(option.isInvalid)
   const error = invalid === undefined
     ? undefined
-    : new RetryError({ option: invalid.option, value: invalid.value, problem: invalid.problem })
+    : option.error("retry", invalid)
   return {
     maxAttempts: option.isInvalid(maxAttempts) ? defaultMaxAttempts : maxAttempts,
     schedule: options?.schedule ?? defaultSchedule,
@@ -382,7 +367,7 @@ export const use = <A, E extends P, R, P = unknown>(
   policy: Retry<P>
 ): Effect.Effect<
   A,
-  E | Balancer.PickError | AttemptTimedOut | DeadlineExceeded | Budget.BudgetExhausted | RetryError,
+  E | Balancer.PickError | AttemptTimedOut | DeadlineExceeded | Budget.BudgetExhausted | Options.OptionError,
   R
 > => {
   if (policy.error !== undefined) return Effect.fail(policy.error)

@@ -111,7 +111,7 @@ export const hash = (key: string): number => hashing.murmur3(key, 0)
  * - `maxRingSize`: cap on the total (default {@link defaultMaxRingSize}).
  *
  * Each must be an integer from 1 to 2^24; anything else gives a policy whose `error` makes
- * `Balancer.make` fail with a typed `PolicyError` naming the option and the value.
+ * `Balancer.make` fail with a typed `Options.OptionError` naming the option and the value.
  *
  * **Example**
  *

@@ -41,6 +41,9 @@ export * as Load from "./Load.ts"
 export * as Maglev from "./Maglev.ts"
 
 /** @since 0.1.0 */
+export * as Options from "./Options.ts"
+
+/** @since 0.1.0 */
 export * as OutlierDetection from "./OutlierDetection.ts"
 
 /** @since 0.1.0 */

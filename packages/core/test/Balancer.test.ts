@@ -166,22 +166,24 @@ describe("Balancer", () => {
       assert.strictEqual(stats!.successes, 1)
     }))
 
-  it.effect("a policy with invalid options fails the balancer with a PolicyError naming the option and value", () =>
+  it.effect("a policy with invalid options fails the balancer with an OptionError naming the option, value and reason", () =>
     Effect.gen(function*() {
       const cases = [
-        [PeakEwma.make({ decay: "0 seconds" }), "decay", `"0 seconds"`],
-        [PeakEwma.make({ decay: "ten seconds" as never }), "decay", `"ten seconds"`],
-        [PeakEwma.make({ defaultLatency: -5 }), "defaultLatency", "-5"],
-        [RingHash.make({ vnodes: 0 }), "vnodes", "0"],
-        [RingHash.make({ maxRingSize: 2.5 }), "maxRingSize", "2.5"],
-        [Maglev.make({ tableSize: Number.NaN }), "tableSize", "NaN"],
-        [Maglev.make({ tableSize: 2 ** 30 }), "tableSize", String(2 ** 30)]
+        [PeakEwma.make({ decay: "0 seconds" }), "decay", `"0 seconds"`, "OutOfRange"],
+        [PeakEwma.make({ decay: "ten seconds" as never }), "decay", `"ten seconds"`, "WrongType"],
+        [PeakEwma.make({ defaultLatency: -5 }), "defaultLatency", "-5", "OutOfRange"],
+        [RingHash.make({ vnodes: 0 }), "vnodes", "0", "OutOfRange"],
+        [RingHash.make({ maxRingSize: 2.5 }), "maxRingSize", "2.5", "NotInteger"],
+        [Maglev.make({ tableSize: Number.NaN }), "tableSize", "NaN", "NotFinite"],
+        [Maglev.make({ tableSize: 2 ** 30 }), "tableSize", String(2 ** 30), "OutOfRange"]
       ] as const
-      for (const [policy, option, value] of cases) {
+      for (const [policy, option, value, reason] of cases) {
         const error = yield* Effect.flip(Balancer.make({ discovery: Discovery.static(three), target: "api", policy }))
-        assert(error._tag === "PolicyError", error._tag)
+        assert(error._tag === "OptionError", error._tag)
         assert.strictEqual(error.option, option)
         assert.strictEqual(error.value, value)
+        assert.strictEqual(error.reason, reason)
+        assert.strictEqual(error.module, policy.name)
         assert.include(error.message, policy.name)
       }
     }))

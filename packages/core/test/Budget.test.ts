@@ -185,7 +185,7 @@ describe("Budget", () => {
       assert.strictEqual(yield* b.balance, 0)
     }))
 
-  it.effect("invalid options fail make with a BudgetError naming the option and value", () =>
+  it.effect("invalid options fail make with an OptionError naming the option and value", () =>
     Effect.gen(function*() {
       const cases = [
         [{ ttl: "500 millis" }, "ttl", `"500 millis"`],
@@ -198,11 +198,12 @@ describe("Budget", () => {
       ] as const
       for (const [options, option, value] of cases) {
         const error = yield* Effect.flip(Budget.make(options))
-        assert.strictEqual(error._tag, "BudgetError")
+        assert.strictEqual(error._tag, "OptionError")
+        assert.strictEqual(error.module, "budget")
         assert.strictEqual(error.option, option)
         assert.strictEqual(error.value, value)
         assert.include(error.message, option)
-        assert.include(error.message, "no budget was made")
+        assert.include(error.message, "invalid budget option")
       }
     }))
 

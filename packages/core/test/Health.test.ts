@@ -164,7 +164,7 @@ describe("Health", () => {
       assert.deepStrictEqual(picked(balancer), [a.address, b.address])
     }))
 
-  it.effect("invalid options fail Balancer.make with a PolicyError naming the option and value", () =>
+  it.effect("invalid options fail Balancer.make with an OptionError naming the option and value", () =>
     Effect.gen(function*() {
       const probe = () => Effect.void
       const cases = [
@@ -180,10 +180,10 @@ describe("Health", () => {
       for (const [options, option, value] of cases) {
         const policy = Health.make(RoundRobin.make(), { probe, ...options })
         const error = yield* Effect.flip(Balancer.make({ discovery: Discovery.static([a]), target: "api", policy }))
-        assert(error._tag === "PolicyError", error._tag)
+        assert(error._tag === "OptionError", error._tag)
         assert.strictEqual(error.option, option)
         assert.strictEqual(error.value, value)
-        assert.strictEqual(error.policy, "health")
+        assert.strictEqual(error.module, "health")
       }
       const inner = Health.make(RoundRobin.make(), { probe, threshold: 0 })
       assert.strictEqual(Health.make(inner, { probe }), inner, "an invalid inner policy is passed through")

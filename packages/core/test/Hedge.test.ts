@@ -279,7 +279,7 @@ describe("Hedge", () => {
       assert.strictEqual(error._tag, "NoEndpointAvailable")
     }))
 
-  it.effect("invalid options fail make with a HedgeError naming the option and value", () =>
+  it.effect("invalid options fail make with an OptionError naming the option and value", () =>
     Effect.gen(function*() {
       const cases = [
         [{ delay: -1 }, "delay", "-1"],
@@ -292,10 +292,11 @@ describe("Hedge", () => {
       ] as const
       for (const [options, option, value] of cases) {
         const error = yield* Effect.flip(Hedge.make(options))
-        assert.strictEqual(error._tag, "HedgeError")
+        assert.strictEqual(error._tag, "OptionError")
+        assert.strictEqual(error.module, "hedge")
         assert.strictEqual(error.option, option)
         assert.strictEqual(error.value, value)
-        assert.include(error.message, "no hedger was made")
+        assert.include(error.message, "invalid hedge option")
       }
     }))
 })

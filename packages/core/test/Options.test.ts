@@ -365,7 +365,7 @@ describe("options", () => {
     assert.isUndefined(OutlierDetection.make(RoundRobin.make(), { maxEjectionPercent: 0, maxEjectionTime: 0 }).error)
   })
 
-  it("a discovery's invalid empty or key option is an Options error from discover, updates and Balancer.make", () => {
+  it("a discovery's invalid empty or key option fails Balancer.make with its OptionError, and discover with an Options error", () => {
     const bad = Discovery.static(endpoints, { empty: "sometimes" as never })
     const error = run(Effect.flip(bad.discover("api")))
     assert.strictEqual(error.reason, "Options")
@@ -373,12 +373,19 @@ describe("options", () => {
     const made = run(
       Effect.flip(Effect.scoped(Balancer.make({ discovery: bad, target: "api", policy: RoundRobin.make() })))
     )
-    assert(made._tag === "DiscoveryError", made._tag)
-    assert.include(made.message, `discovery "api": invalid option empty`)
+    assert(made._tag === "OptionError", made._tag)
+    assert.strictEqual(made, bad.error)
+    assert.strictEqual(made.module, "discovery")
+    assert.strictEqual(made.reason, "UnknownChoice")
+    assert.include(made.message, `invalid discovery option empty: "sometimes"`)
+    assert.include(error.message, made.message)
     const badKey = Discovery.static(endpoints, { key: "api" as never })
-    assert.include(run(Effect.flip(badKey.discover("api"))).message, `invalid option key: "api"`)
+    assert.include(run(Effect.flip(badKey.discover("api"))).message, `invalid discovery option key: "api"`)
     const badSchedule = Discovery.polling(Effect.succeed(["a:1"]), "5 seconds" as never)
-    assert.include(run(Effect.flip(badSchedule.discover("api"))).message, `invalid option schedule: "5 seconds"`)
+    assert.include(
+      run(Effect.flip(badSchedule.discover("api"))).message,
+      `invalid discovery option schedule: "5 seconds"`
+    )
   })
 
   it("Balancer.pickUnsafe throws InvalidHash for a hash that is not an unsigned 32-bit integer", () => {

@@ -440,7 +440,7 @@ describe("OutlierDetection", () => {
       assert.deepStrictEqual(new Set(back.map((e) => e.address)), new Set([a!.address, b!.address]))
     }))
 
-  it.effect("invalid options fail Balancer.make with a PolicyError naming the option and value", () =>
+  it.effect("invalid options fail Balancer.make with an OptionError naming the option and value", () =>
     Effect.gen(function*() {
       const cases: ReadonlyArray<readonly [OutlierDetection.Options, string, string]> = [
         [{ interval: "0 seconds" }, "interval", `"0 seconds"`],
@@ -460,9 +460,10 @@ describe("OutlierDetection", () => {
         const error = yield* Effect.flip(
           Balancer.make({ discovery: Discovery.static(hostsOf(2)), target: "api", policy })
         )
-        assert(error._tag === "PolicyError", error._tag)
+        assert(error._tag === "OptionError", error._tag)
         assert.strictEqual(error.option, option)
         assert.strictEqual(error.value, value)
+        assert.strictEqual(error.module, "outlier-detection")
         assert.include(error.message, "outlier-detection")
       }
     }))

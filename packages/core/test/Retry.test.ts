@@ -319,23 +319,26 @@ describe("Retry", () => {
       assert.strictEqual(yield* budget.balance, 0, "a deposit would have made it 1")
     }))
 
-  it.effect("invalid options give a policy that fails with a RetryError naming the option and value, sending nothing", () =>
+  it.effect("invalid options give a policy that fails with an OptionError naming the option, value and reason, sending nothing", () =>
     Effect.gen(function*() {
       const balancer = yield* withBalancer(endpoints(1))
       const cases = [
-        [Retry.make({ maxAttempts: 0 }), "maxAttempts", "0"],
-        [Retry.make({ maxAttempts: 2.5 }), "maxAttempts", "2.5"],
-        [Retry.make({ perTryTimeout: -1 }), "perTryTimeout", "-1"],
-        [Retry.make({ deadline: "soon" as never }), "deadline", `"soon"`],
-        [Retry.make({ deadline: "Infinity" }), "deadline", `"Infinity"`]
+        [Retry.make({ maxAttempts: 0 }), "maxAttempts", "0", "OutOfRange"],
+        [Retry.make({ maxAttempts: 2.5 }), "maxAttempts", "2.5", "NotInteger"],
+        [Retry.make({ perTryTimeout: -1 }), "perTryTimeout", "-1", "OutOfRange"],
+        [Retry.make({ deadline: "soon" as never }), "deadline", `"soon"`, "WrongType"],
+        [Retry.make({ deadline: "Infinity" }), "deadline", `"Infinity"`, "NotFinite"]
       ] as const
-      for (const [policy, option, value] of cases) {
+      for (const [policy, option, value, reason] of cases) {
         let sent = 0
         const error = yield* Effect.flip(Retry.use(balancer, () => Effect.sync(() => sent++), policy))
-        assert.strictEqual(error._tag, "RetryError")
-        if (error._tag === "RetryError") {
+        assert.strictEqual(error._tag, "OptionError")
+        assert.strictEqual(policy.error, error, "the error the policy carries")
+        if (error._tag === "OptionError") {
+          assert.strictEqual(error.module, "retry")
           assert.strictEqual(error.option, option)
           assert.strictEqual(error.value, value)
+          assert.strictEqual(error.reason, reason)
           assert.include(error.message, option)
         }
         assert.strictEqual(sent, 0)

@@ -1,12 +1,13 @@
 /**
  * The one decoder of option values (durations, numbers, request hashes) behind every public
  * constructor. Each reader returns the decoded value or an {@link Invalid} naming the option, the
- * value as given (rendered readably: `NaN`, not `null`) and what was expected; the constructor
- * turns it into its own typed error. Nothing is clamped or coerced: `NaN` is not `0`, a huge
+ * value as given (rendered readably: `NaN`, not `null`), why it was refused and what was expected;
+ * the constructor turns it into the one public error, `Options.OptionError`. Nothing is clamped or coerced: `NaN` is not `0`, a huge
  * number is not "forever", a fractional count is not rounded.
  */
 import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
+import { OptionError, type Reason } from "../Options.ts"
 import * as render from "./render.ts"
 
 /** Why an option value was refused. */
@@ -15,20 +16,35 @@ export interface Invalid {
   readonly option: string
   /** The value as given, rendered for a message. */
   readonly value: string
+  readonly reason: Reason
   readonly problem: string
 }
+
+/** The public error of a value `module`'s constructor refused. */
+export const error = (module: string, invalid: Invalid): OptionError =>
+  new OptionError({
+    module,
+    option: invalid.option,
+    value: invalid.value,
+    reason: invalid.reason,
+    problem: invalid.problem
+  })
 
 /** Whether a reader refused the value. */
 export const isInvalid = (u: unknown): u is Invalid =>
   typeof u === "object" && u !== null && (u as { readonly _tag?: unknown })._tag === "Invalid"
 
 /** Builds an {@link Invalid} for `input`. */
-export const invalid = (option: string, input: unknown, problem: string): Invalid => ({
+export const invalid = (option: string, input: unknown, problem: string, reason: Reason = "WrongType"): Invalid => ({
   _tag: "Invalid",
   option,
   value: render.value(input),
+  reason,
   problem
 })
+
+/** The reason a number (or a duration's milliseconds) outside the expected ones was refused. */
+const numberReason = (x: number): Reason => Number.isFinite(x) ? "OutOfRange" : "NotFinite"
 
 /**
  * The longest duration any option accepts: 2^31 − 1 ms (about 24.8 days), the longest delay a
@@ -70,12 +86,13 @@ export const millis = (
     return invalid(
       option,
       input,
-      `expected a duration ${range} (a Duration, a number of milliseconds, or a string such as "5 seconds")`
+      `expected a duration ${range} (a Duration, a number of milliseconds, or a string such as "5 seconds")`,
+      typeof input === "number" ? "NotFinite" : "WrongType"
     )
   }
   if (decoded === Infinity && bounds?.infinite === true) return Infinity
   const ok = Number.isFinite(decoded) && (minInclusive ? decoded >= min : decoded > min) && decoded <= max
-  return ok ? decoded : invalid(option, input, `expected a finite duration ${range}`)
+  return ok ? decoded : invalid(option, input, `expected a finite duration ${range}`, numberReason(decoded))
 }
 
 /** Bounds of a number option. */
@@ -106,12 +123,15 @@ export const number = (
     (bounds.integer !== true || Number.isInteger(input))
   if (ok) return input
   const kind = bounds.integer === true ? "an integer" : "a number"
+  const inRange = typeof input === "number" && (minInclusive ? input >= bounds.min : input > bounds.min) &&
+    (maxInclusive ? input <= bounds.max : input < bounds.max)
   return invalid(
     option,
     input,
     `expected ${kind} ${minInclusive ? "from" : "greater than"} ${bounds.min} ${
       maxInclusive ? "to" : "and less than"
-    } ${bounds.max}`
+    } ${bounds.max}`,
+    typeof input !== "number" ? "WrongType" : inRange ? "NotInteger" : numberReason(input)
   )
 }
 

@@ -33,6 +33,7 @@ import * as Discovery from "../Discovery.ts"
 import * as DiscoveryEvent from "../DiscoveryEvent.ts"
 import * as Endpoint from "../Endpoint.ts"
 import * as option from "../internal/option.ts"
+import type * as Options from "../Options.ts"
 
 /**
  * One step of a script: after `after` (from the previous step), publish `payload`, or fail with
@@ -54,8 +55,8 @@ export type Step =
  *
  * By default the stream ends after the last step (the discovery is `finite`, so a `Balancer`
  * stops watching there); with `hold: true` it stays open, as a live source does. An `after` that
- * is not a duration (`NaN`, a negative number, `"soon"`) fails `make` with a `DiscoveryError` of
- * reason `"Options"` naming the step. `empty` is the `Discovery` option of that name (an empty
+ * is not a duration (`NaN`, a negative number, `"soon"`) fails `make` with an
+ * `Options.OptionError` naming the step. `empty` is the `Discovery` option of that name (an empty
  * payload is rejected by default).
  *
  * @category constructors
@@ -64,7 +65,7 @@ export type Step =
 export const make = <Target = string>(
   script: ReadonlyArray<Step>,
   options?: Discovery.Options<Target> & { readonly hold?: boolean | undefined }
-): Effect.Effect<Discovery.Discovery<Target>, Discovery.DiscoveryError> =>
+): Effect.Effect<Discovery.Discovery<Target>, Options.OptionError> =>
   Effect.gen(function*() {
     const start = yield* Clock.currentTimeMillis
     const timeline: Array<{ readonly at: number; readonly step: Step }> = []
@@ -78,12 +79,7 @@ export const make = <Target = string>(
         ? option.invalid(`script[${i}].after`, step.after, "expected a duration")
         : undefined
       if (invalid !== undefined) {
-        return yield* new Discovery.DiscoveryError({
-          key: "",
-          reason: "Options",
-          detail: `invalid option ${invalid.option}: ${invalid.value} (${invalid.problem})`,
-          kept: 0
-        })
+        return yield* Effect.fail(option.error("TestDiscovery", invalid))
       }
       at += after as number
       timeline.push({ at, step })
@@ -123,7 +119,7 @@ export const make = <Target = string>(
 export const fromEvents = <Target = string>(
   script: ReadonlyArray<{ readonly delay: Duration.Input; readonly event: DiscoveryEvent.DiscoveryEvent }>,
   options?: Discovery.Options<Target> & { readonly hold?: boolean | undefined }
-): Effect.Effect<Discovery.Discovery<Target>, Discovery.DiscoveryError> => {
+): Effect.Effect<Discovery.Discovery<Target>, Options.OptionError> => {
   let snapshot = DiscoveryEvent.emptySnapshot
   const steps: Array<Step> = script.map(({ delay, event }) => {
     snapshot = DiscoveryEvent.fold(snapshot, event)

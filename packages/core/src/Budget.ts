@@ -102,7 +102,7 @@ export class BudgetExhausted extends Schema.TaggedError<BudgetExhausted>()("Budg
  * @category models
  * @since 0.1.0
  */
-export const defaultTtl: Duration.Duration = Duration.seconds(10)
+export const defaultTtl: Duration.Duration = Duration.millis(budget.defaults.ttlMillis)
 
 /**
  * Finagle's default floor: 10 retries per second.
@@ -110,7 +110,7 @@ export const defaultTtl: Duration.Duration = Duration.seconds(10)
  * @category models
  * @since 0.1.0
  */
-export const defaultMinRetriesPerSec = 10
+export const defaultMinRetriesPerSec: number = budget.defaults.minPerSecond
 
 /**
  * Finagle's default deposit: 0.2 tokens per request (about 20% of requests may be retried).
@@ -118,7 +118,7 @@ export const defaultMinRetriesPerSec = 10
  * @category models
  * @since 0.1.0
  */
-export const defaultPercentCanRetry = 0.2
+export const defaultPercentCanRetry: number = budget.defaults.percent
 
 // -----------------------------------------------------------------------------
 // constructors
@@ -150,21 +150,12 @@ export const make = (options?: {
   readonly percentCanRetry?: number | undefined
 }): Effect.Effect<Budget, Options.OptionError> =>
   Effect.gen(function*() {
-    const ttlMillis = readTtl(options?.ttl)
-    if (typeof ttlMillis !== "number") return yield* Effect.fail(ttlMillis)
-    const minRetriesPerSec = readNumber(
-      "minRetriesPerSec",
-      options?.minRetriesPerSec,
-      defaultMinRetriesPerSec,
-      0,
-      maxMinRetriesPerSec
-    )
-    if (typeof minRetriesPerSec !== "number") return yield* Effect.fail(minRetriesPerSec)
-    const percentCanRetry = readNumber("percentCanRetry", options?.percentCanRetry, defaultPercentCanRetry, 0, 1000)
-    if (typeof percentCanRetry !== "number") return yield* Effect.fail(percentCanRetry)
+    const decoded = budget.decode(options)
+    if (option.isInvalid(decoded)) return yield* Effect.fail(option.error("budget", decoded))
+    const { minPerSecond: minRetriesPerSec, percent: percentCanRetry, ttlMillis } = decoded
     const clock = yield* Clock.Clock
     const now = () => Number(clock.currentTimeNanosUnsafe()) / 1e6
-    const state = budget.make({ ttlMillis, minPerSecond: minRetriesPerSec, percent: percentCanRetry })
+    const state = budget.make(decoded)
     budget.balance(state, now()) // the window starts at make
     return {
       ttl: Duration.millis(ttlMillis),
@@ -187,25 +178,3 @@ export const make = (options?: {
 // -----------------------------------------------------------------------------
 
 const round = (n: number): number => Math.round(n * 1000) / 1000
-
-/** The largest floor: 100,000 retries a second (so credit stays exact in integer micro-tokens). */
-const maxMinRetriesPerSec = 100_000
-
-const readTtl = (input: Duration.Input | undefined): number | Options.OptionError =>
-  orOptionError(
-    option.millis("ttl", input, Duration.toMillis(defaultTtl), { min: 1000, max: 60_000 }),
-    "expected a duration from 1 to 60 seconds (Finagle's range)"
-  )
-
-const readNumber = (
-  name: string,
-  input: number | undefined,
-  fallback: number,
-  min: number,
-  max: number
-): number | Options.OptionError => orOptionError(option.number(name, input, fallback, { min, max }))
-
-const orOptionError = (read: number | option.Invalid, problem?: string): number | Options.OptionError =>
-  option.isInvalid(read)
-    ? option.error("budget", problem === undefined ? read : { ...read, problem })
-    : read

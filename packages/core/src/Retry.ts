@@ -44,6 +44,7 @@ import * as Balancer from "./Balancer.ts"
 import type * as Budget from "./Budget.ts"
 import type * as Endpoint from "./Endpoint.ts"
 import * as option from "./internal/option.ts"
+import * as retry from "./internal/retry.ts"
 import type * as Options from "./Options.ts"
 
 // -----------------------------------------------------------------------------
@@ -454,15 +455,14 @@ const run = <A, E extends P, R, P>(
       const found = Cause.findErrorOption(cause)
       if (Option.isNone(found)) return yield* Effect.failCause(cause)
       const error = found.value
-      const retryable = !entered || error instanceof AttemptTimedOut || policy.retryOn(error as E)
-      const safe = !entered || policy.idempotent ||
-        (!(error instanceof AttemptTimedOut) && policy.notSent(error as E))
-      if (!retryable || !safe || attempt >= policy.maxAttempts) return yield* Effect.failCause(cause)
+      if (!retry.mayRetry(policy, attempt, error as E, entered, error instanceof AttemptTimedOut)) {
+        return yield* Effect.failCause(cause)
+      }
       const t = now()
       const stepped = yield* Effect.exit(step(t, error))
       if (Exit.isFailure(stepped)) return yield* Effect.failCause(cause) // the schedule ended
       const delay = Math.max(Duration.toMillis(stepped.value[1]), 0)
-      if (t + delay >= progress.start + deadlineMillis) {
+      if (retry.pastDeadline(t, delay, progress.start, deadlineMillis)) {
         return yield* Effect.fail(
           new DeadlineExceeded({
             deadlineMillis,

@@ -1,9 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
 import {
+  Budget,
   Endpoint,
   LeastPending,
   Load,
   Maglev,
+  Options,
   PeakEwma,
   Policy,
   RingHash,
@@ -14,6 +16,7 @@ import {
 import * as OutlierDetection from "@switchyard/core/OutlierDetection"
 import * as Retry from "@switchyard/core/Retry"
 import { Simulator } from "@switchyard/core/testing"
+import { Effect, Schedule } from "effect"
 
 /** The policies and seed of `bench/sim.ts`: the acceptance checks run the same comparison. */
 const policies: Record<string, Policy.Policy> = {
@@ -372,26 +375,53 @@ describe("Simulator", () => {
       assert.isAtLeast(report.tries.sent, report.requests + report.failed, what)
     }
 
-    it("failure rates and client options it cannot use are an InvalidScenario", () => {
-      const scenario = cluster([backend(1)])
-      const bad: ReadonlyArray<readonly [Simulator.Scenario, Simulator.Client]> = [
-        [cluster([backend(1, { failureRate: 1.5 })]), {}],
-        [cluster([backend(1, { failureRate: -0.1 })]), {}],
-        [scenario, { retry: { maxAttempts: 0 } }],
-        [scenario, { retry: { maxAttempts: 1.5 } }],
-        [scenario, { timeout: 0 }],
-        [scenario, { hedge: -1 }],
-        [scenario, { retry: { maxAttempts: 2, base: -5 } }],
-        [scenario, { retry: { maxAttempts: 2 }, budget: { percentCanRetry: -1 } }]
-      ]
-      for (const [scenario, client] of bad) {
+    it("bad failure rates are an InvalidScenario; client options the constructors refuse, their OptionError", () => {
+      for (const failureRate of [1.5, -0.1]) {
         assert.throws(
-          () => Simulator.run({ scenario, policy: always(0), seed, client }),
-          Simulator.InvalidScenario,
-          undefined,
-          JSON.stringify(client)
+          () => Simulator.run({ scenario: cluster([backend(1, { failureRate })]), policy: always(0), seed }),
+          Simulator.InvalidScenario
         )
       }
+      const scenario = cluster([backend(1)])
+      const bad: ReadonlyArray<readonly [Simulator.Client, string, string, Options.OptionError | undefined]> = [
+        [{ retry: { maxAttempts: 0 } }, "retry", "maxAttempts", Retry.make({ maxAttempts: 0 }).error],
+        [{ retry: { maxAttempts: 1.5 } }, "retry", "maxAttempts", Retry.make({ maxAttempts: 1.5 }).error],
+        [{ timeout: 0 }, "retry", "perTryTimeout", Retry.make({ perTryTimeout: 0 }).error],
+        [{ hedge: -1 }, "hedge", "delay", undefined],
+        [{ retry: { maxAttempts: 2, deadline: -5 } }, "retry", "deadline", Retry.make({ deadline: -5 }).error],
+        [{ retry: { maxAttempts: 2 }, budget: { percentCanRetry: -1 } }, "budget", "percentCanRetry", undefined],
+        [{ retry: { maxAttempts: 2 }, budget: { ttl: "500 millis" } }, "budget", "ttl", undefined]
+      ]
+      for (const [client, module, option, same] of bad) {
+        let thrown: unknown
+        try {
+          Simulator.run({ scenario, policy: always(0), seed, client })
+        } catch (error) {
+          thrown = error
+        }
+        assert(Options.isOptionError(thrown), JSON.stringify(client))
+        assert.strictEqual(thrown.module, module)
+        assert.strictEqual(thrown.option, option)
+        if (same !== undefined) {
+          assert.deepStrictEqual({ ...thrown }, { ...same }, "the error Retry.make gives for the same value")
+        }
+      }
+      // Budget.make refuses the same ttl with the same error
+      const budgetError = Effect.runSync(Effect.flip(Budget.make({ ttl: "500 millis" })))
+      assert.throws(
+        () => Simulator.run({ scenario, policy: always(0), seed, client: { hedge: 5, budget: { ttl: "500 millis" } } }),
+        budgetError.message
+      )
+      assert.throws(
+        () =>
+          Simulator.run({
+            scenario,
+            policy: always(0),
+            seed,
+            client: { retry: Retry.make({ perTryTimeout: 10 }), timeout: 10 }
+          }),
+        Simulator.InvalidScenario
+      )
     })
 
     it("a failing backend answers with a BackendFailure after its service time, and the picker observes it", () => {
@@ -436,7 +466,10 @@ describe("Simulator", () => {
         }),
         policy: always(0, outcomes),
         seed,
-        client: { retry: { maxAttempts: 2, base: "8 millis" }, budget: false }
+        client: {
+          retry: { maxAttempts: 2, schedule: Schedule.jittered(Schedule.exponential("8 millis")) },
+          budget: false
+        }
       })
       // a failure at 1 ms, a backoff of 8 ms × [0.8, 1.2), then 10 ms on the other backend
       assert.strictEqual(report.failed, 0)
@@ -451,12 +484,76 @@ describe("Simulator", () => {
       conserved(report, "retry")
     })
 
+    it("a Retry policy runs as deployed: its retryOn, its schedule, its deadline (during a try and before a retry)", () => {
+      const failing = cluster([backend(1, { failureRate: 1 }), backend(10)], { duration: 2000 })
+      // Retry.make's defaults do not retry a BackendFailure (not a connection error, not idempotent)
+      const defaults = Simulator.run({ scenario: failing, policy: always(0), seed, client: { retry: Retry.make() } })
+      assert.strictEqual(defaults.tries.retries, 0)
+      assert.strictEqual(defaults.requests, 0)
+      const retryAll = { idempotent: true, retryOn: () => true } as const
+      // a schedule that ends after one recurrence: the second retry is never sent
+      const once = Simulator.run({
+        scenario: cluster([
+          backend(1, { failureRate: 1 }),
+          backend(1, { failureRate: 1 }),
+          backend(1, { failureRate: 1 })
+        ]),
+        policy: always(0),
+        seed,
+        client: { retry: Retry.make({ ...retryAll, maxAttempts: 5, schedule: Schedule.recurs(1) }), budget: false }
+      })
+      assert.strictEqual(once.tries.amplification, 2)
+      assert.strictEqual(once.requests, 0)
+      // a deadline of 5 ms with a 10 ms backoff: no retry may start, every request fails on it
+      const before = Simulator.run({
+        scenario: failing,
+        policy: always(0),
+        seed,
+        client: { retry: Retry.make({ ...retryAll, deadline: 5, schedule: Schedule.spaced(10) }), budget: false }
+      })
+      assert.strictEqual(before.tries.retries, 0)
+      assert.strictEqual(before.tries.deadlines, before.failed)
+      assert.isAbove(before.failed, 0)
+      // a deadline of 5 ms on a 10 ms backend: the try is interrupted (abandoned, not observed)
+      const outcomes: Array<readonly [number, Policy.Outcome]> = []
+      const during = Simulator.run({
+        scenario: cluster([backend(10)]),
+        policy: always(0, outcomes),
+        seed,
+        client: { retry: Retry.make({ deadline: 5 }) }
+      })
+      assert.strictEqual(during.requests, 0)
+      assert.strictEqual(during.tries.deadlines, during.failed)
+      assert.strictEqual(outcomes.length, 0)
+      assert.strictEqual(during.backends[0]!.abandoned, during.sent)
+      conserved(during, "deadline")
+    })
+
+    it("a Budget made by Budget.make is simulated with its parameters on the virtual clock", () =>
+      Effect.gen(function*() {
+        const scenario = cluster([backend(1, { failureRate: 1 }), backend(10)], { duration: 20_000 })
+        const client = (budget: Budget.Budget) => ({ retry: { maxAttempts: 2 }, budget })
+        const none = yield* Budget.make({ minRetriesPerSec: 0, percentCanRetry: 0 })
+        const half = yield* Budget.make({ minRetriesPerSec: 0, percentCanRetry: 0.5 })
+        assert.strictEqual(Simulator.run({ scenario, policy: always(0), seed, client: client(none) }).requests, 0)
+        const report = Simulator.run({ scenario, policy: always(0), seed, client: client(half) })
+        near(report.successRate, 0.5, 0.01, "requests retried on half a token each")
+        // as a Retry policy's own budget, too
+        const own = Simulator.run({
+          scenario,
+          policy: always(0),
+          seed,
+          client: { retry: Retry.make({ maxAttempts: 2, idempotent: true, retryOn: () => true, budget: half }) }
+        })
+        assert.deepStrictEqual(own.tries, report.tries)
+      }).pipe(Effect.runSync))
+
     it("retries avoid the backends a request tried while one remains, then start a new round", () => {
       const report = Simulator.run({
         scenario: cluster([backend(1, { failureRate: 1 }), backend(1, { failureRate: 1 })]),
         policy: always(0),
         seed,
-        client: { retry: { maxAttempts: 4, base: 0 }, budget: false }
+        client: { retry: { maxAttempts: 4, schedule: Schedule.spaced(0) }, budget: false }
       })
       // slot 0, slot 1 (untried); both tried: a new round, slot 0 (the policy's pick), slot 1
       assert.strictEqual(report.requests, 0)
@@ -496,7 +593,7 @@ describe("Simulator", () => {
         scenario: cluster([backend(10, { blackHole: true }), backend(10)]),
         policy: always(0, outcomes),
         seed,
-        client: { retry: { maxAttempts: 2, base: 0 }, timeout: "50 millis", budget: false }
+        client: { retry: { maxAttempts: 2, schedule: Schedule.spaced(0) }, timeout: "50 millis", budget: false }
       })
       // 50 ms waiting on the black hole, then 10 ms on the other backend
       assert.strictEqual(report.latency.p50, 60)
@@ -663,6 +760,7 @@ describe("Simulator", () => {
           amplification: 1.0722457627118644,
           timeouts: 0,
           budgetExhausted: 0,
+          deadlines: 0,
           unanswered: 0
         },
         picks: [6422, 6525, 6456, 6447, 6470, 6488, 6478, 6521, 6469, 2353]
@@ -688,6 +786,7 @@ describe("Simulator", () => {
           amplification: 1.0515866468679536,
           timeouts: 0,
           budgetExhausted: 0,
+          deadlines: 0,
           unanswered: 0
         },
         picks: [5728, 5732, 5733, 5722, 5724, 5730, 5725, 5776, 5689, 5644]

@@ -29,10 +29,41 @@
  * withdrawal is granted only when at least `scale` units are held, and removes exactly `scale`
  * units; nothing goes below zero. Hence `scale·W ≤ D·u + minPerSecond·scale·(T + L)`. ∎
  */
+import * as option from "./option.ts"
+
 export interface Options {
   readonly ttlMillis: number
   readonly minPerSecond: number
   readonly percent: number
+}
+
+/** Finagle's parameters: credit lasts 10 s, a floor of 10 retries a second, 20% of requests. */
+export const defaults: Options = { ttlMillis: 10_000, minPerSecond: 10, percent: 0.2 }
+
+/** The largest floor: 100,000 retries a second (so credit stays exact in integer micro-tokens). */
+const maxMinPerSecond = 100_000
+
+/**
+ * Decodes `Budget.make`'s options (`ttl` from 1 to 60 s, Finagle's range; `minRetriesPerSec` from
+ * 0 to 100,000; `percentCanRetry` from 0 to 1000), each defaulting to Finagle's value.
+ */
+export const decode = (options?: {
+  readonly ttl?: unknown
+  readonly minRetriesPerSec?: unknown
+  readonly percentCanRetry?: unknown
+}): Options | option.Invalid => {
+  const ttlMillis = option.millis("ttl", options?.ttl, defaults.ttlMillis, { min: 1000, max: 60_000 })
+  if (option.isInvalid(ttlMillis)) {
+    return { ...ttlMillis, problem: "expected a duration from 1 to 60 seconds (Finagle's range)" }
+  }
+  const minPerSecond = option.number("minRetriesPerSec", options?.minRetriesPerSec, defaults.minPerSecond, {
+    min: 0,
+    max: maxMinPerSecond
+  })
+  if (option.isInvalid(minPerSecond)) return minPerSecond
+  const percent = option.number("percentCanRetry", options?.percentCanRetry, defaults.percent, { min: 0, max: 1000 })
+  if (option.isInvalid(percent)) return percent
+  return { ttlMillis, minPerSecond, percent }
 }
 
 export interface State {

@@ -3,9 +3,15 @@
  * the balancer's own slot table and lease (`internal/table.ts`). `Simulator.run` is this.
  */
 import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Random from "effect/Random"
+import * as Schedule from "effect/Schedule"
+import type * as Budget from "../../Budget.ts"
 import * as Endpoint from "../../Endpoint.ts"
 import * as budget from "../../internal/budget.ts"
 import * as option from "../../internal/option.ts"
+import * as retry from "../../internal/retry.ts"
 import * as simulation from "../../internal/simulation.ts"
 import * as slotTable from "../../internal/table.ts"
 import type * as Policy from "../../Policy.ts"
@@ -40,7 +46,10 @@ import {
  *
  * **Gotchas**
  *
- * Throws {@link InvalidScenario} for a scenario or client options it cannot run, and an `Error`
+ * Throws {@link InvalidScenario} for a scenario it cannot run (or a timeout given twice); the
+ * `Options.OptionError` of the constructor (module `"retry"`, `"hedge"`, `"budget"`) for a
+ * client option it refuses, and one of module `"simulator"` for a bad `seed`, `requests` or
+ * `duration`; and an `Error`
  * if the picker returns a slot that is not in `context.slots`, or nothing while its `excluded()`
  * reports none excluded. (When it does report exclusions, the request fails at once, as
  * `AllEndpointsExcluded` fails `Balancer.use`; with clients that have no think time and a picker
@@ -60,19 +69,14 @@ export const run = (options: {
   const { policy, scenario, seed } = options
   validate(scenario)
   const runOption = (read: number | option.Invalid): number => {
-    if (option.isInvalid(read)) {
-      throw new InvalidScenario({
-        scenario: scenario.name,
-        problem: `${read.option} is ${read.value} (${read.problem})`
-      })
-    }
+    if (option.isInvalid(read)) throw option.error("simulator", read)
     return read
   }
   runOption(option.number("seed", seed, 0, { min: -(2 ** 53), max: 2 ** 53, integer: true }))
   runOption(option.number("requests", options.requests, 0, { min: 1, max: 1e9, integer: true }))
   runOption(option.millis("duration", options.duration, 1, { min: 0, minInclusive: false }))
   const resilience = resolveClient(scenario.name, options.client)
-  const { backoffBase, backoffCap, hedgeMillis, maxAttempts, timeoutMillis } = resilience
+  const { deadlineMillis, hedgeMillis, rule, schedule, timeoutMillis } = resilience
   const n = scenario.backends.length
   const clients = scenario.clients
   const warmup = Duration.toMillis(scenario.warmup)
@@ -121,6 +125,11 @@ export const run = (options: {
   const triedCount = new Int32Array(clients)
   let rounds = 0
   const retryRng = simulation.rng(seed, streamRetry)
+  // the retry schedule's step of each client's open request (made at its first retry), drawing
+  // `Schedule.jittered`'s numbers from the run's seeded stream
+  const steps: Array<Step | undefined> = Array.from({ length: clients }, () => undefined)
+  const scheduleRandom: Random.Random = { nextDoubleUnsafe: retryRng.next, nextIntUnsafe: retryRng.nextU32 }
+  const lastError: Array<unknown> = Array.from({ length: clients }, () => undefined)
   const retryBudget = resilience.budget === undefined ? undefined : budget.make(resilience.budget)
 
   // tries: a request's first try, retries and hedges; an abandoned try lives on at its backend
@@ -245,6 +254,7 @@ export const run = (options: {
   let windowHedges = 0
   let windowTimeouts = 0
   let budgetExhausted = 0
+  let deadlines = 0
   let unanswered = 0
 
   const touch = (i: number): void => {
@@ -256,7 +266,7 @@ export const run = (options: {
   const start = (i: number, t: number): void => {
     touch(i)
     busy[i] = busy[i]! + 1
-    if (!blackHole[i]) events.push(now + factor[i]! * service[i]!(), t * 8 + eventDone)
+    if (!blackHole[i]) events.push(now + factor[i]! * service[i]!(), t * 16 + eventDone)
   }
 
   // picking: the first try as `Balancer.use`, the others as `Balancer.picks` (distinct backends)
@@ -311,8 +321,8 @@ export const run = (options: {
     requestTries[c] = requestTries[c]! + 1
     live[c] = live[c]! + 1
     liveTry[liveTry[2 * c] === -1 ? 2 * c : 2 * c + 1] = t
-    if (timeoutMillis < Infinity) events.push(now + timeoutMillis, t * 8 + eventTimeout)
-    if (hedgeMillis < Infinity && hedged[c] === 0) events.push(now + hedgeMillis, t * 8 + eventHedge)
+    if (timeoutMillis < Infinity) events.push(now + timeoutMillis, t * 16 + eventTimeout)
+    if (hedgeMillis < Infinity && hedged[c] === 0) events.push(now + hedgeMillis, t * 16 + eventHedge)
     if (busy[i]! < concurrency[i]!) start(i, t)
     else queues[i]!.push(t)
   }
@@ -362,25 +372,27 @@ export const run = (options: {
       finish(c, true, i, latency)
       return
     }
+    lastError[c] = error
     // `Hedge.use`: a failure sends the backup at once if it has not gone yet
     if (hedgeMillis < Infinity && hedged[c] === 0) hedgeNow(c)
     if (live[c] === 0) settle(c)
   }
-  // every try of the request failed: retry after a backoff if an attempt and a token are left
+  // every try of the request failed: `Retry.use`'s decisions (internal/retry.ts), in its order:
+  // may it retry, the schedule's next delay (or its end), the deadline, then a budget token
   const settle = (c: number): void => {
-    if (attempts[c]! < maxAttempts) {
-      if (retryBudget === undefined || budget.tryWithdraw(retryBudget, now)) {
-        // `Retry.defaultSchedule`'s shape: exponential, `Schedule.jittered` (×0.8–1.2), capped
-        const exponential = backoffBase * 2 ** (attempts[c]! - 1)
-        const u = retryRng.next()
-        const delay = Math.min(exponential * 0.8 * (1 - u) + exponential * 1.2 * u, backoffCap)
-        events.push(now + delay, c * 8 + eventRetry)
-        return
-      }
-      finish(c, false, -1, -1, true)
-      return
+    const error = lastError[c]
+    if (
+      schedule === undefined || !retry.mayRetry(rule, attempts[c]!, error, true, error instanceof Retry.AttemptTimedOut)
+    ) {
+      return finish(c, false, -1, -1)
     }
-    finish(c, false, -1, -1)
+    const step = steps[c] ??= Effect.runSync(Schedule.toStep(schedule))
+    const stepped = Effect.runSyncExit(Effect.provideService(step(now, error), Random.Random, scheduleRandom))
+    if (Exit.isFailure(stepped)) return finish(c, false, -1, -1) // the schedule ended
+    const delay = Math.max(Duration.toMillis(stepped.value[1]), 0)
+    if (retry.pastDeadline(now, delay, requestStart[c]!, deadlineMillis)) return finish(c, false, -1, -1, "deadline")
+    if (retryBudget !== undefined && !budget.tryWithdraw(retryBudget, now)) return finish(c, false, -1, -1, "budget")
+    events.push(now + delay, c * 16 + eventRetry)
   }
   const account = (c: number): void => {
     windowTries += requestTries[c]!
@@ -388,8 +400,15 @@ export const run = (options: {
     windowHedges += requestHedges[c]!
     windowTimeouts += requestTimeouts[c]!
   }
-  const finish = (c: number, success: boolean, i: number, tryLatency: number, outOfBudget = false): void => {
+  const finish = (
+    c: number,
+    success: boolean,
+    i: number,
+    tryLatency: number,
+    cause?: "budget" | "deadline"
+  ): void => {
     requestOpen[c] = 0
+    steps[c] = undefined
     completed++
     if (!stopped && now >= warmup && now < end) {
       account(c)
@@ -399,7 +418,8 @@ export const run = (options: {
         latencySum[i] = latencySum[i]! + tryLatency
       } else {
         failed++
-        if (outOfBudget) budgetExhausted++
+        if (cause === "budget") budgetExhausted++
+        if (cause === "deadline") deadlines++
       }
       if (latencies.length + failed >= limit) {
         end = now
@@ -408,9 +428,9 @@ export const run = (options: {
     }
     if (now >= end) stopped = true
     if (stopped) return
-    if (think !== undefined) events.push(now + think[c]!(), c * 8 + eventSend)
+    if (think !== undefined) events.push(now + think[c]!(), c * 16 + eventSend)
     else if (success) send(c)
-    else events.push(now, c * 8 + eventSend) // not at once: a failure can take no time at all
+    else events.push(now, c * 16 + eventSend) // not at once: a failure can take no time at all
   }
   const send = (c: number): void => {
     const hash = policy.hashed === true ? hashRng.nextU32() : -1
@@ -425,27 +445,28 @@ export const run = (options: {
     hedged[c] = 0
     newRound(c)
     if (retryBudget !== undefined) budget.deposit(retryBudget, now)
+    if (deadlineMillis < Infinity) events.push(now + deadlineMillis, c * 16 + eventDeadline)
     attempt(c, hash)
   }
 
   for (let j = 0; j < clients; j++) {
-    events.push(think === undefined ? 0 : think[j]!(), j * 8 + eventSend)
+    events.push(think === undefined ? 0 : think[j]!(), j * 16 + eventSend)
   }
   if (drift !== undefined) events.push(driftEvery, eventDrift)
   if (swing !== undefined) events.push(swingEvery, eventSwing)
   phases.forEach((spells, i) => {
     phaseTo(i, 0)
     for (const p of spells) {
-      events.push(p.from, i * 8 + eventPhase)
-      events.push(p.until, i * 8 + eventPhase)
+      events.push(p.from, i * 16 + eventPhase)
+      events.push(p.until, i * 16 + eventPhase)
     }
   })
   while (events.size() > 0) {
     const tag = events.pop()
     now = events.time()
     if (!stopped && now >= end) stopped = true
-    const id = tag >> 3
-    switch (tag & 7) {
+    const id = tag >> 4
+    switch (tag & 15) {
       case eventDone: {
         const i = tryBackend[id]!
         touch(i)
@@ -481,6 +502,14 @@ export const run = (options: {
       }
       case eventHedge: {
         if (tryState[id] === tryLive && hedged[tryClient[id]!] === 0) hedgeNow(tryClient[id]!)
+        break
+      }
+      case eventDeadline: {
+        // `Retry.use`'s deadline passed during a try: the tries are interrupted, nothing observed
+        if (requestOpen[id] === 1 && requestStart[id]! + deadlineMillis === now && live[id]! > 0) {
+          abandonAll(id)
+          finish(id, false, -1, -1, "deadline")
+        }
         break
       }
       case eventRetry: {
@@ -564,6 +593,7 @@ export const run = (options: {
       amplification: ended > 0 ? windowTries / ended : NaN,
       timeouts: windowTimeouts,
       budgetExhausted,
+      deadlines,
       unanswered
     },
     backends: slots.map((slot, i) => ({
@@ -589,7 +619,8 @@ export const run = (options: {
 // internal
 // -----------------------------------------------------------------------------
 
-// an event's tag is `id * 8 + kind`: a client for send and retry, a try for done, timeout and hedge
+// an event's tag is `id * 16 + kind`: a client for send, retry and deadline; a try for done, timeout
+// and hedge; a backend for phase
 const eventSend = 0
 const eventDone = 1
 const eventDrift = 2
@@ -598,9 +629,10 @@ const eventHedge = 4
 const eventRetry = 5
 const eventSwing = 6
 const eventPhase = 7
+const eventDeadline = 8
 
 // tags are 32-bit integers
-const maxTries = 1 << 28
+const maxTries = 1 << 27
 
 // what became of a try, as far as its client is concerned
 const tryLive = 0
@@ -617,53 +649,76 @@ const streamClient = 1 << 16
 const streamBackend = 1 << 24
 const streamFailure = 1 << 25
 
-const defaultBackoffBase = 50
-const defaultBackoffCap = 1000
-const defaultBudget: budget.Options = { ttlMillis: 10_000, minPerSecond: 10, percent: 0.2 }
+/** A retry schedule's step function, as `Schedule.toStep` makes it. */
+type Step = (now: number, input: unknown) => Effect.Effect<readonly [unknown, Duration.Duration], unknown>
 
-/** {@link Client} options in milliseconds, checked. */
+/** {@link Client} resolved: the retry policy's rule and schedule, and durations in milliseconds. */
 interface Resolved {
-  readonly maxAttempts: number
-  readonly backoffBase: number
-  readonly backoffCap: number
+  readonly rule: retry.Rule<unknown>
+  /** The retry schedule; `undefined` when requests are never retried. */
+  readonly schedule: Schedule.Schedule<unknown, unknown> | undefined
+  readonly deadlineMillis: number
   readonly budget: budget.Options | undefined
   readonly timeoutMillis: number
   readonly hedgeMillis: number
 }
 
+/** Whether `u` is a policy `Retry.make` made (rather than its options). */
+const isRetryPolicy = (u: unknown): u is Retry.Retry<unknown> =>
+  typeof u === "object" && u !== null && "error" in u && "schedule" in u && Schedule.isSchedule(u.schedule) &&
+  "notSent" in u && typeof u.notSent === "function" && "idempotent" in u && typeof u.idempotent === "boolean"
+
+/** Whether `u` is a budget `Budget.make` made (rather than its options). */
+const isBudget = (u: unknown): u is Budget.Budget =>
+  typeof u === "object" && u !== null && "ttl" in u && Duration.isDuration(u.ttl) && "tryWithdraw" in u
+
+/**
+ * The client's options, decoded by the constructors themselves (`Retry.make`, `Budget.make`'s
+ * decoder, `Hedge.make`'s `delay` rule), so a value they refuse is refused here with the same
+ * `OptionError`.
+ */
 const resolveClient = (scenario: string, client: Client | undefined): Resolved => {
-  const fail = (problem: string): never => {
-    throw new InvalidScenario({ scenario, problem: `client ${problem}` })
+  const given = client?.retry
+  if (isRetryPolicy(given) && given.perTryTimeout !== undefined && client?.timeout !== undefined) {
+    throw new InvalidScenario({
+      scenario,
+      problem: "client timeout is given twice: as timeout and as the Retry policy's perTryTimeout"
+    })
   }
-  const checked = (read: number | option.Invalid): number =>
-    option.isInvalid(read) ? fail(`${read.option} is ${read.value} (${read.problem})`) : read
-  const millis = (input: Duration.Input | undefined, fallback: number, what: string, positive: boolean): number =>
-    checked(option.millis(what, input, fallback, { min: 0, minInclusive: !positive }))
-  const retry = client?.retry
-  const maxAttempts = checked(option.number("maxAttempts", retry?.maxAttempts, 1, { min: 1, max: 100, integer: true }))
+  // options are made into a policy as `Retry.make` makes it, retrying every failure by default
+  const policy = isRetryPolicy(given) ? given : Retry.make({
+    idempotent: true,
+    retryOn: () => true,
+    ...(given ?? { maxAttempts: 1 }),
+    ...(client?.timeout !== undefined ? { perTryTimeout: client.timeout } : {})
+  })
+  if (policy.error !== undefined) throw policy.error
+  const timeout = isRetryPolicy(given) && client?.timeout !== undefined
+    ? Retry.make({ perTryTimeout: client.timeout })
+    : policy
+  if (timeout.error !== undefined) throw timeout.error
+  const hedgeMillis = option.millis("delay", client?.hedge, Infinity, { min: 0 })
+  if (option.isInvalid(hedgeMillis)) throw option.error("hedge", hedgeMillis)
   let retryBudget: budget.Options | undefined
-  if ((retry !== undefined || client?.hedge !== undefined) && client?.budget !== false) {
-    const options = client?.budget
+  const budgetGiven = client?.budget ?? policy.budget
+  if (isBudget(budgetGiven)) {
     retryBudget = {
-      ttlMillis: millis(options?.ttl, defaultBudget.ttlMillis, "budget ttl", true),
-      minPerSecond: checked(
-        option.number("budget minRetriesPerSec", options?.minRetriesPerSec, defaultBudget.minPerSecond, {
-          min: 0,
-          max: 100_000
-        })
-      ),
-      percent: checked(
-        option.number("budget percentCanRetry", options?.percentCanRetry, defaultBudget.percent, { min: 0, max: 1000 })
-      )
+      ttlMillis: Duration.toMillis(budgetGiven.ttl),
+      minPerSecond: budgetGiven.minRetriesPerSec,
+      percent: budgetGiven.percentCanRetry
     }
+  } else if ((given !== undefined || client?.hedge !== undefined) && budgetGiven !== false) {
+    const decoded = budget.decode(budgetGiven)
+    if (option.isInvalid(decoded)) throw option.error("budget", decoded)
+    retryBudget = decoded
   }
   return {
-    maxAttempts,
-    backoffBase: millis(retry?.base, defaultBackoffBase, "backoff base", false),
-    backoffCap: millis(retry?.cap, defaultBackoffCap, "backoff cap", false),
+    rule: policy,
+    schedule: given === undefined ? undefined : policy.schedule as Schedule.Schedule<unknown, unknown>,
+    deadlineMillis: policy.deadline === undefined ? Infinity : Duration.toMillis(policy.deadline),
     budget: retryBudget,
-    timeoutMillis: client?.timeout === undefined ? Infinity : millis(client.timeout, 0, "timeout", true),
-    hedgeMillis: client?.hedge === undefined ? Infinity : millis(client.hedge, 0, "hedge delay", false)
+    timeoutMillis: timeout.perTryTimeout === undefined ? Infinity : Duration.toMillis(timeout.perTryTimeout),
+    hedgeMillis
   }
 }
 

@@ -4,8 +4,10 @@
  */
 import * as Data from "effect/Data"
 import type * as Duration from "effect/Duration"
+import type * as Budget from "../../Budget.ts"
 import * as simulation from "../../internal/simulation.ts"
 import type * as Policy from "../../Policy.ts"
+import type * as Retry from "../../Retry.ts"
 
 // -----------------------------------------------------------------------------
 // models
@@ -115,80 +117,70 @@ export interface Drift {
 /**
  * How the simulated client copes with failures, per run: retries, a per-try timeout, hedging, and
  * the budget retries and hedges share. Each is off when absent; with none of them a request is
- * one try. The client behaves as `Retry.use` and `Hedge.use` do over a `Balancer`.
+ * one try. The client behaves as `Retry.use` and `Hedge.use` do over a `Balancer`, and takes the
+ * values and options their constructors take, decoded by the same code: a value they refuse is
+ * refused here with the same `Options.OptionError` (thrown, as `run` is a pure function).
  *
  * **Details**
  *
- * - `retry`: a request whose tries all failed is tried again, on another backend, after a
- *   backoff; see {@link Retries}.
- * - `timeout`: a try not answered within it fails with `Retry.AttemptTimedOut`, as `Retry`'s
- *   `perTryTimeout` does (`Effect.timeoutOrElse` inside `Balancer.useEndpoint`): an outcome the
+ * - `retry`: a policy made by `Retry.make` — the exact value you deploy — or `Retry.make`'s
+ *   options, which are made into one with `idempotent: true` and a `retryOn` that accepts every
+ *   failure unless you give them (the simulated backends' failures are `BackendFailure`s, which
+ *   `Retry.isRetryable` does not know). The decisions are `Retry.use`'s own
+ *   (`internal/retry.ts`): a failed try is retried when `maxAttempts` and the rule allow, after the
+ *   policy's `schedule`'s next delay (stepped for real, its jitter drawn from the run's seed); a
+ *   retry that would start after the `deadline` is not sent, and a deadline reached during a try
+ *   interrupts it; both fail the request ({@link Tries.deadlines}). Each retry goes to the next
+ *   backend of `Balancer.picks()`: the policy's pick, up to three times, then the first untried
+ *   backend from a random start; once every backend has been tried a new round starts. When the
+ *   first pick finds nothing (every backend excluded) the request fails, as `Retry.use` fails
+ *   with the balancer's pick error.
+ * - `timeout`: the per-try timeout, `Retry.make`'s `perTryTimeout` (for a run with or without
+ *   `retry`; not both here and in a `Retry` policy). A try not answered within it fails with
+ *   `Retry.AttemptTimedOut` (`Effect.timeoutOrElse` inside `Balancer.useEndpoint`): an outcome the
  *   picker observes, with the timeout as its latency. The backend is not told: it finishes the
  *   work for nobody (never, for a black hole).
- * - `hedge`: one backup try per request, as `Hedge.use` with a fixed `delay` and `maxHedges: 1`
- *   sends it: once a try has been outstanding this long without a success, or at once when a try
- *   fails before then; to the next backend of the request's `picks()` (none left, no backup). The
- *   first success wins and the other try is abandoned, as an interrupted fiber is: its pending
- *   count drops and nothing is observed. While one try is in flight, a failure of the other only
- *   leaves the request waiting. A backup takes no attempt from `retry.maxAttempts`.
- * - `budget`: the retry budget (`Budget`, Finagle's `RetryBudget`) shared by all clients. Each
- *   original request deposits; each retry and each backup withdraws one token. A retry without a
- *   token is not sent and the request fails (`Retry`'s `BudgetExhausted`); a backup without one is
- *   not sent and the request keeps waiting (`Hedge`). Defaults to Finagle's parameters whenever
- *   `retry` or `hedge` is set; `false` turns it off.
+ * - `hedge`: `Hedge.make`'s `delay` as a fixed duration, with one backup (`maxHedges: 1`): once a
+ *   try has been outstanding this long without a success, or at once when a try fails before
+ *   then, one backup goes to the next backend of the request's `picks()` (none left, no backup).
+ *   The first success wins and the other try is abandoned, as an interrupted fiber is: its
+ *   pending count drops and nothing is observed. While one try is in flight, a failure of the
+ *   other only leaves the request waiting. A backup takes no attempt from `maxAttempts`.
+ * - `budget`: the retry budget shared by all clients: a budget `Budget.make` made (its
+ *   parameters, with a fresh window on the virtual clock), `Budget.make`'s options, or `false`
+ *   for none. Each original request deposits; each retry and each backup withdraws one token. A
+ *   retry without a token is not sent and the request fails (`Retry`'s `BudgetExhausted`); a
+ *   backup without one is not sent and the request keeps waiting (`Hedge`). When absent, the
+ *   `Retry` policy's own budget, or else Finagle's defaults whenever `retry` or `hedge` is set.
  *
  * @category models
  * @since 0.1.0
  */
 export interface Client {
-  readonly retry?: Retries | undefined
+  readonly retry?: Retry.Retry<any> | Retries | undefined
   /** The per-try timeout. */
   readonly timeout?: Duration.Input | undefined
   /** The hedge delay. */
   readonly hedge?: Duration.Input | undefined
-  readonly budget?: RetryBudget | false | undefined
+  readonly budget?: Budget.Budget | RetryBudget | false | undefined
 }
 
 /**
- * Retries of failed requests, as `Retry.use` makes them with `idempotent: true` and a `retryOn`
- * that accepts every failure.
- *
- * **Details**
- *
- * - Up to `maxAttempts` attempts per request, the first included (a backup not counted). A retry
- *   waits until no try of the request is in flight.
- * - Each retry goes to the next backend of `Balancer.picks()`: the policy's pick, up to three
- *   times, then the first untried backend from a random start. Once every backend has been tried,
- *   a new round of picks starts. When the first pick finds nothing (every backend excluded) the
- *   request fails, as `Retry.use` fails with the balancer's pick error.
- * - The backoff before retry k (k = 1, 2, …) is `min(base · 2^(k−1) · j, cap)` with `j` uniform in
- *   [0.8, 1.2], drawn from the run's seeded generator: the shape of `Retry.defaultSchedule`
- *   (`Schedule.exponential(base, 2)`, `Schedule.jittered`, `Schedule.spaced(cap)`), with its
- *   defaults `base` 50 ms and `cap` 1 s.
+ * `Retry.make`'s options.
  *
  * @category models
  * @since 0.1.0
  */
-export interface Retries {
-  readonly maxAttempts: number
-  readonly base?: Duration.Input | undefined
-  readonly cap?: Duration.Input | undefined
-}
+export type Retries = NonNullable<Parameters<typeof Retry.make<unknown>>[0]>
 
 /**
- * The retry budget's parameters, named as `Budget.make`'s; each defaults to Finagle's value.
+ * `Budget.make`'s options: `ttl`, `minRetriesPerSec`, `percentCanRetry`, each defaulting to
+ * Finagle's value.
  *
  * @category models
  * @since 0.1.0
  */
-export interface RetryBudget {
-  /** How long credit lasts; default 10 s. */
-  readonly ttl?: Duration.Input | undefined
-  /** Tokens granted per second whatever the traffic; default 10. */
-  readonly minRetriesPerSec?: number | undefined
-  /** Tokens deposited per original request; default 0.2. */
-  readonly percentCanRetry?: number | undefined
-}
+export type RetryBudget = NonNullable<Parameters<typeof Budget.make>[0]>
 
 /**
  * A workload: backends, clients and how long to run. A plain value; build your own or use
@@ -325,6 +317,11 @@ export interface Tries {
   readonly timeouts: number
   /** Requests that failed because the retry budget had no token for a retry. */
   readonly budgetExhausted: number
+  /**
+   * Requests that failed on the retry policy's `deadline`: during a try (it was interrupted) or
+   * because the next retry would have started after it.
+   */
+  readonly deadlines: number
   /** Requests still waiting when the run ended (on a black hole, without a per-try timeout); failed. */
   readonly unanswered: number
 }

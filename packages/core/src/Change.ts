@@ -17,6 +17,7 @@
  * @stability unstable
  * @since 0.1.0
  */
+import { dual } from "effect/Function"
 import * as Endpoint from "./Endpoint.ts"
 
 // -----------------------------------------------------------------------------
@@ -153,19 +154,22 @@ export const diff = (
  * Survivors keep their order in `prev`; added endpoints follow in the change's order. A removal
  * or update of an address that is not in `prev` is ignored, and an `added` endpoint whose address
  * is already present replaces it, so applying a change built for a different set never produces
- * duplicates.
+ * duplicates. It is dual: `pipe(endpoints, Change.apply(change))`.
  *
  * @category combinators
  * @since 0.1.0
  */
-export const apply = (prev: ReadonlyArray<Endpoint.Endpoint>, change: Change): ReadonlyArray<Endpoint.Endpoint> => {
+export const apply: {
+  (change: Change): (prev: ReadonlyArray<Endpoint.Endpoint>) => ReadonlyArray<Endpoint.Endpoint>
+  (prev: ReadonlyArray<Endpoint.Endpoint>, change: Change): ReadonlyArray<Endpoint.Endpoint>
+} = dual(2, (prev: ReadonlyArray<Endpoint.Endpoint>, change: Change): ReadonlyArray<Endpoint.Endpoint> => {
   if (isEmpty(change)) return prev
   const next = index(prev)
   for (const endpoint of change.removed) next.delete(endpoint.address)
   for (const endpoint of change.updated) if (next.has(endpoint.address)) next.set(endpoint.address, endpoint)
   for (const endpoint of change.added) next.set(endpoint.address, endpoint)
   return Array.from(next.values())
-}
+})
 
 /**
  * One change with the effect of `first` followed by `second`:

@@ -79,6 +79,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import { dual } from "effect/Function"
 import type * as Endpoint from "./Endpoint.ts"
 import * as eligible from "./internal/eligible.ts"
 import * as render from "./internal/render.ts"
@@ -198,17 +199,22 @@ export const defaultResubscribeJitter: Duration.Duration = Duration.seconds(3)
  * )
  * ```
  *
+ * It is dual: `pipe(LeastPending.make(), Health.make({ probe }))` reads the same.
+ *
  * @category constructors
  * @since 0.1.0
  */
-export const make = (policy: Policy.Policy, options: Options): Policy.Policy => {
+export const make: {
+  (options: Options): (policy: Policy.Policy) => Policy.Policy
+  (policy: Policy.Policy, options: Options): Policy.Policy
+} = dual(2, (policy: Policy.Policy, options: Options): Policy.Policy => {
   if (policy.error !== undefined) return policy
   const settings = parse(options)
   if (settings instanceof OptionError) return Policy.invalid(settings)
   if (settings.threshold < 0) return policy
   const name = `health(${policy.name})`
   return Policy.wrap(policy, name, (context) => build(name, policy, settings, context))
-}
+})
 
 // -----------------------------------------------------------------------------
 // internal

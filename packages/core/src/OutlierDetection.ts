@@ -75,6 +75,7 @@
  * @since 0.1.0
  */
 import * as Duration from "effect/Duration"
+import { dual } from "effect/Function"
 import * as eligible from "./internal/eligible.ts"
 import { OptionError } from "./Options.ts"
 import * as Policy from "./Policy.ts"
@@ -234,13 +235,16 @@ export const defaultFailurePercentage = { threshold: 85, minimumHosts: 5, reques
  * @category constructors
  * @since 0.1.0
  */
-export const make = (policy: Policy.Policy, options?: Options): Policy.Policy => {
+export const make: {
+  (options?: Options): (policy: Policy.Policy) => Policy.Policy
+  (policy: Policy.Policy, options?: Options): Policy.Policy
+} = dual((args) => Policy.isPolicy(args[0]), (policy: Policy.Policy, options?: Options): Policy.Policy => {
   if (policy.error !== undefined) return policy
   const settings = parse(options ?? {})
   if (settings instanceof OptionError) return Policy.invalid(settings)
   const name = `outlier-detection(${policy.name})`
   return Policy.wrap(policy, name, (context) => build(name, policy, settings, context))
-}
+})
 
 // -----------------------------------------------------------------------------
 // internal

@@ -197,6 +197,16 @@ export interface Policy {
 // -----------------------------------------------------------------------------
 
 /**
+ * Whether a value is a {@link Policy}: an object with a `name` and a `make` function.
+ *
+ * @category guards
+ * @since 0.1.0
+ */
+export const isPolicy = (u: unknown): u is Policy =>
+  typeof u === "object" && u !== null && "name" in u && typeof u.name === "string" && "make" in u &&
+  typeof u.make === "function"
+
+/**
  * A policy that cannot pick because its options were invalid: it carries the `Options.OptionError` that
  * `Balancer.make` fails with, and its picker picks nothing.
  *

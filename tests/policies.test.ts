@@ -6,6 +6,7 @@ import {
   PeakEwma,
   RingHash,
   RoundRobin,
+  ShortestExpectedDelay,
   WeightedRandom,
   WeightedRoundRobin
 } from "@switchyard/core"
@@ -22,6 +23,12 @@ policySuite({ name: "WeightedRandom", make: WeightedRandom.make, weighted: 0.02,
 policySuite({ name: "WeightedRandom.uniform", make: WeightedRandom.uniform, params })
 policySuite({ name: "LeastPending", make: LeastPending.make, params })
 policySuite({ name: "PeakEwma", make: PeakEwma.make, params })
+policySuite({ name: "ShortestExpectedDelay", make: ShortestExpectedDelay.make, params })
+policySuite({
+  name: "OutlierDetection(ShortestExpectedDelay)",
+  make: () => OutlierDetection.make(ShortestExpectedDelay.make()),
+  params
+})
 policySuite({ name: "RingHash", make: RingHash.make, weighted: 0.04, params })
 policySuite({ name: "Maglev", make: Maglev.make, weighted: 0.02, params })
 policySuite({ name: "Health(RoundRobin)", make: () => Health.make(RoundRobin.make(), { probe, threshold: 2 }), params })

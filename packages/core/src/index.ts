@@ -62,6 +62,9 @@ export * as RingHash from "./RingHash.ts"
 export * as RoundRobin from "./RoundRobin.ts"
 
 /** @since 0.1.0 */
+export * as ShortestExpectedDelay from "./ShortestExpectedDelay.ts"
+
+/** @since 0.1.0 */
 export * as WeightedRandom from "./WeightedRandom.ts"
 
 /** @since 0.1.0 */

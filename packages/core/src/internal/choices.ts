@@ -5,6 +5,10 @@
  * random. The one implementation behind `LeastPending`, `PeakEwma` and the panic mode of the
  * policy wrappers. Both samples come from one random double (`sample.ts`); with fewer than two
  * slots nothing is drawn. `explain` draws exactly as `pick` does.
+ *
+ * {@link best} is the d-choices variant (Mitzenmacher's d ≥ 2; Azar, Broder, Karlin and Upfal,
+ * "Balanced Allocations", 1994) over a per-slot time per request kept by the picker:
+ * `ShortestExpectedDelay`'s loop.
  */
 import type * as Load from "../Load.ts"
 import type * as Policy from "../Policy.ts"
@@ -46,6 +50,55 @@ export const explain = (
   const b = slots[sample.second(u, n, i)]!
   const chosen = b.cost < a.cost ? b : a
   return { policy, chosen: chosen.endpoint.address, candidates: [candidate(a), candidate(b)], note }
+}
+
+/**
+ * Best of `d` distinct random slots by `unit[i] × (slots[i].pending + 1)`, lower wins, a tie going
+ * to the first candidate drawn; with `d ≥ n`, every slot, in order from a random start (one draw).
+ * Otherwise the candidates are a partial Fisher-Yates shuffle of `order`, a permutation of
+ * `[0, n)` the caller keeps (any permutation will do, the shuffle leaves one), one draw each, so
+ * they are always distinct. `visit`, for `explain`, hears each candidate and its score; the draws
+ * are the same with or without it. The index of the chosen slot, `-1` when there is none.
+ * O(min(d, n)), allocation-free.
+ */
+export const best = (
+  slots: ReadonlyArray<Policy.Slot>,
+  unit: Float64Array,
+  d: number,
+  order: Int32Array,
+  random: () => number,
+  visit?: (index: number, score: number) => void
+): number => {
+  const n = slots.length
+  if (n < 2) return n - 1
+  let chosen = -1
+  let least = Infinity
+  if (d >= n) {
+    const start = sample.first(random(), n)
+    for (let k = 0; k < n; k++) {
+      const i = start + k < n ? start + k : start + k - n
+      const score = unit[i]! * (slots[i]!.pending + 1)
+      if (visit !== undefined) visit(i, score)
+      if (score < least || chosen < 0) {
+        chosen = i
+        least = score
+      }
+    }
+    return chosen
+  }
+  for (let j = 0; j < d; j++) {
+    const r = j + sample.first(random(), n - j)
+    const i = order[r]!
+    order[r] = order[j]!
+    order[j] = i
+    const score = unit[i]! * (slots[i]!.pending + 1)
+    if (visit !== undefined) visit(i, score)
+    if (score < least || chosen < 0) {
+      chosen = i
+      least = score
+    }
+  }
+  return chosen
 }
 
 /** A power-of-two-choices policy over `load`. */

@@ -1,41 +1,41 @@
 /**
- * Smooth weighted round robin by earliest deadline first: each endpoint is due again `1/weight`
- * after its last turn, and the endpoint due first goes next (the EDF scheduler of Envoy's weighted
- * round robin, `EdfScheduler`; gRPC's weighted round robin, gRFC A58, reaches the same proportions
- * with a static stride scheduler).
+ * Smooth weighted round robin by a static stride scheduler (gRPC's weighted round robin, gRFC A58,
+ * and grpc-go `balancer/weightedroundrobin/scheduler.go`): the endpoints take turns in a fixed
+ * order, round after round, and an endpoint of weight `w` takes its turn in `w` of every `W` rounds,
+ * where `W` is the largest weight. O(1) expected per pick, no allocation.
  *
  * **Details**
  *
- * - The picker keeps an indexed binary min-heap of the endpoints keyed by deadline, laid out as
- *   typed arrays (deadlines and heap-local ids by heap position; heap positions, tie-break
- *   sequence numbers and `1/weight` by id; see `internal/edf`): a pick reads no slot but the one it
- *   returns, and the slots' `key` and `position` fields are not used. `pick` takes the earliest
- *   deadline `d`, makes `d` the virtual time and moves that endpoint to `d + 1/weight`: O(log n),
- *   no allocation. Equal deadlines go to the endpoint inserted first (the initial set in slot
- *   order, then in the order endpoints were added), as in Envoy, so the schedule is deterministic
- *   given the random phases below.
- * - Over any `k · Σweight` consecutive picks of an unchanged set, each endpoint is picked
- *   `k · weight` times, ±1; exactly, whenever no two endpoints' deadlines coincide, which the random
- *   phases make the normal case. Turns are evenly spaced in virtual time (endpoint i is due every
- *   `1/weight_i`), so a heavy endpoint's picks are spread through each cycle, not taken in a block.
- * - Phases: an endpoint enters (in the initial set or when added) with deadline
- *   `time + u/weight`, `u` uniform in [0, 1) from `context.random`. That is where an endpoint that
- *   had always been in the set would be at a random moment, so a new endpoint gets its share from
- *   the first pick with no burst, and clients that start together do not move in lockstep (Envoy
- *   builds a new scheduler as if a random number of picks had been made, `createWithPicks`, for the
- *   same reason). Seed Effect's `Random` for a reproducible schedule.
- * - A weight change keeps the endpoint's phase: the time left until its deadline is scaled by
- *   `old / new`. A removal takes the endpoint out of the heap in O(log n).
- * - Virtual time is a double that grows by `1/Σweight` per pick. It is rebased to 0 (subtracted
- *   from every deadline, exactly) on the first rebalance after it passes 2^20; without rebalances
- *   the rounding of a deadline stays below 2^-12 of a turn for the first 2^40 picks.
- * - `explain` takes the turn, as `pick` does (the picker contract), and shows the next endpoints
- *   in schedule order with their deadlines relative to the virtual time, as they were before it.
+ * - A pick walks the order from a cursor. At each endpoint it adds the weight to the endpoint's
+ *   credit; when the credit reaches `W` the endpoint is picked and the credit drops by `W`, else
+ *   the walk goes on (see `internal/stride`). Weights stay exact integers (gRPC rounds them to 16
+ *   bits). An endpoint heavier than twice the mean weight is split into `⌈w / cap⌉` entries of
+ *   nearly equal weight, `cap = ⌈2·Σweight/n⌉`, at evenly spaced points of the order; so the order
+ *   has at most `1.5·n` entries and a pick looks at no more than `3 + n/Σweight ≤ 4` of them on
+ *   average, whatever the weights (`n·W/Σweight ≤ 2` without a split). A pick reads two typed
+ *   arrays and returns one slot; the slots' fields are not read.
+ * - Shares: any `Σweight` consecutive picks that follow the last change give every endpoint exactly
+ *   `weight` picks (each entry is visited once per round, and over any `W` rounds its credit grows
+ *   by `weight·W` and comes back where it was). Picks are spread through the cycle, not taken in a
+ *   block: over any `r` consecutive rounds an entry is picked `⌊r·w/W⌋` or `⌈r·w/W⌉` times, and
+ *   the entries of a split endpoint sit `≈ size/k` apart in the order.
+ * - Phases: an endpoint enters (in the initial set or when added) with a credit of `u·W`, `u`
+ *   uniform in [0, 1) from `context.random`: where an endpoint that had always been in the set
+ *   would be at a random moment, so a new endpoint gets its share from the first pick with no
+ *   burst, and clients that start together do not move in lockstep (gRPC offsets its endpoints for
+ *   the same reason). Seed Effect's `Random` for a reproducible schedule.
+ * - Changes: the order is rebuilt in `rebalanced()` (O(n), or before the next pick if that comes
+ *   first). Endpoints keep their credits: exactly when their number of entries and `W` are
+ *   unchanged (a weight change then changes only the rate), else rescaled to the new `W`. The
+ *   cursor keeps its relative place in the round, so frequent changes favour no part of the order.
+ *   A window of `Σweight` picks that spans a change can be off by about one pick per endpoint.
+ * - `explain` takes the turn, as `pick` does (the picker contract), and shows the next endpoints in
+ *   the order of their turns, with how many picks come before each.
  *
  * @stability unstable
  * @since 0.1.0
  */
-import * as edf from "./internal/edf.ts"
+import * as stride from "./internal/stride.ts"
 import * as Policy from "./Policy.ts"
 
 /**
@@ -62,44 +62,28 @@ import * as Policy from "./Policy.ts"
 export const make = (): Policy.Policy => ({
   name: "weighted-round-robin",
   make: (context) => {
-    const heap = edf.make<Policy.Slot>()
-    /** The heap id of each slot in the heap. */
-    const idOf = new Map<Policy.Slot, number>()
-    /** By heap id: `1 / weight`, the time between two turns. */
-    let steps = new Float64Array(0)
-    /** The virtual time, `now[0]` (a typed array, so setting it on every pick allocates nothing). */
-    const now = new Float64Array(1)
-    const enter = (slot: Policy.Slot): void => {
-      const weight = slot.endpoint.weight
-      const id = edf.insert(heap, slot, now[0]! + context.random() / weight)
-      if (steps.length < heap.positions.length) {
-        const grown = new Float64Array(heap.positions.length)
-        grown.set(steps)
-        steps = grown
-      }
-      steps[id] = 1 / weight
-      idOf.set(slot, id)
+    const schedule = stride.make<Policy.Slot>()
+    /** The phases of the slots added since the last build. */
+    const entering = new Map<Policy.Slot, number>()
+    let dirty = false
+    const phaseOf = (slot: Policy.Slot): number => entering.get(slot) ?? 0
+    const rebuild = (): void => {
+      stride.build(schedule, context.slots, weightOf, phaseOf)
+      entering.clear()
+      dirty = false
     }
-    for (const slot of context.slots) enter(slot)
+    for (const slot of context.slots) entering.set(slot, context.random())
+    rebuild()
     const pick = (): Policy.Slot | undefined => {
-      if (heap.size === 0) return undefined
-      const keys = heap.keys
-      const id = heap.ids[0]!
-      const time = keys[0]!
-      now[0] = time
-      keys[0] = time + steps[id]!
-      edf.siftDown(heap, 0)
-      return heap.items[id]
+      if (dirty) rebuild()
+      return stride.next(schedule)
     }
     return {
       pick,
       explain: () => {
-        const next = edf.smallest(heap, 8)
-        const candidates = next.map((id) => ({
-          address: heap.items[id]!.endpoint.address,
-          score: edf.keyOf(heap, id) - now[0]!
-        }))
-        const time = now[0]
+        if (dirty) rebuild()
+        const next = stride.upcoming(schedule, 8, Math.min(schedule.size * schedule.max, 2 * schedule.size + 4096))
+        const candidates = next.map(({ before, item }) => ({ address: item.endpoint.address, score: before }))
         const chosen = pick()
         return {
           policy: "weighted-round-robin",
@@ -107,29 +91,23 @@ export const make = (): Policy.Policy => ({
           candidates,
           note: chosen === undefined
             ? "no endpoints"
-            : `earliest deadline first of ${heap.size}; scores are deadlines minus the virtual time ${time}; ` +
-              "the chosen endpoint is next due 1/weight later"
+            : `stride scheduler over ${schedule.count} endpoints (${schedule.size} entries, a cycle of ${schedule.max} rounds); ` +
+              "scores are the picks before each endpoint's next turn"
         }
       },
-      added: enter,
+      added: (slot) => {
+        entering.set(slot, context.random())
+        dirty = true
+      },
       removed: (slot) => {
-        const id = idOf.get(slot)
-        if (id === undefined) return
-        idOf.delete(slot)
-        edf.remove(heap, id)
+        entering.delete(slot)
+        dirty = true
       },
       updated: (slot, previous) => {
-        const weight = slot.endpoint.weight
-        const id = idOf.get(slot)
-        if (weight === previous.weight || id === undefined) return
-        steps[id] = 1 / weight
-        const time = now[0]!
-        edf.rekey(heap, id, time + (edf.keyOf(heap, id) - time) * previous.weight / weight)
+        if (slot.endpoint.weight !== previous.weight) dirty = true
       },
       rebalanced: () => {
-        if (now[0]! < rebaseAfter) return
-        edf.shift(heap, now[0]!)
-        now[0] = 0
+        if (dirty) rebuild()
       }
     }
   }
@@ -139,4 +117,4 @@ export const make = (): Policy.Policy => ({
 // internal
 // -----------------------------------------------------------------------------
 
-const rebaseAfter = 2 ** 20
+const weightOf = (slot: Policy.Slot): number => slot.endpoint.weight

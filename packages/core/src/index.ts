@@ -53,6 +53,9 @@ export * as PeakEwma from "./PeakEwma.ts"
 export * as Policy from "./Policy.ts"
 
 /** @since 0.1.0 */
+export * as Registry from "./Registry.ts"
+
+/** @since 0.1.0 */
 export * as Retry from "./Retry.ts"
 
 /** @since 0.1.0 */

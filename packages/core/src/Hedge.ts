@@ -39,6 +39,7 @@ import * as Queue from "effect/Queue"
 import type * as Balancer from "./Balancer.ts"
 import type * as Budget from "./Budget.ts"
 import type * as Endpoint from "./Endpoint.ts"
+import * as hedging from "./internal/hedge.ts"
 import * as option from "./internal/option.ts"
 import type * as Options from "./Options.ts"
 
@@ -74,7 +75,7 @@ export interface Hedger<in E = unknown> {
  * @category models
  * @since 0.1.0
  */
-export const defaultMaxHedges = 1
+export const defaultMaxHedges: number = hedging.defaults.maxHedges
 
 /**
  * The default number of recent latencies kept for a percentile delay: 1000.
@@ -82,7 +83,7 @@ export const defaultMaxHedges = 1
  * @category models
  * @since 0.1.0
  */
-export const defaultWindow = 1000
+export const defaultWindow: number = hedging.defaults.window
 
 /**
  * The shortest percentile delay: 1 ms (Finagle's `minSendBackupAfterMs`).
@@ -90,7 +91,7 @@ export const defaultWindow = 1000
  * @category models
  * @since 0.1.0
  */
-export const minPercentileDelay: Duration.Duration = Duration.millis(1)
+export const minPercentileDelay: Duration.Duration = Duration.millis(hedging.minPercentileMillis)
 
 // -----------------------------------------------------------------------------
 // constructors
@@ -153,23 +154,10 @@ export const make = <E = unknown>(options: {
   readonly window?: number | undefined
 }): Effect.Effect<Hedger<E>, Options.OptionError> =>
   Effect.suspend(() => {
-    const maxHedges = option.number("maxHedges", options.maxHedges, defaultMaxHedges, {
-      min: 0,
-      max: maxMaxHedges,
-      integer: true
-    })
-    if (option.isInvalid(maxHedges)) return Effect.fail(option.error("hedge", maxHedges))
-    const windowSize = option.number("window", options.window, defaultWindow, { min: 1, max: 1_000_000, integer: true })
-    if (option.isInvalid(windowSize)) return Effect.fail(option.error("hedge", windowSize))
-    if (options.nonFatal !== undefined && typeof options.nonFatal !== "function") {
-      return Effect.fail(option.error("hedge", option.invalid("nonFatal", options.nonFatal, "expected a function")))
-    }
-    const delay = readDelay(options.delay)
-    if (option.isInvalid(delay)) return Effect.fail(option.error("hedge", delay))
-    const fixed = "fixed" in delay ? delay.fixed : Number.NaN
-    const percentile = "percentile" in delay ? delay.percentile : Number.NaN
-    const samples = makeSamples(windowSize, percentile)
-    const nextDelay = (): number | undefined => Number.isNaN(percentile) ? fixed : delayOf(samples)
+    const settings = hedging.decode(options)
+    if (option.isInvalid(settings)) return Effect.fail(option.error("hedge", settings))
+    const maxHedges = settings.maxHedges
+    const { next: nextDelay, samples } = hedging.delays(settings)
     const nonFatal = options.nonFatal ?? (() => true)
     const config: Config<E> = { maxHedges, budget: options.budget, nonFatal, nextDelay, samples }
     const hedger: Hedger<E> = {
@@ -193,7 +181,7 @@ interface Config<E> {
   readonly nonFatal: (error: E) => boolean
   /** The hedging delay for a call starting now, in ms; `undefined` when not hedging on time. */
   readonly nextDelay: () => number | undefined
-  readonly samples: Samples
+  readonly samples: hedging.Samples
 }
 
 interface Attempt {
@@ -206,33 +194,6 @@ interface Attempt {
 interface Arrival<A, E> {
   readonly index: number
   readonly exit: Exit.Exit<A, E>
-}
-
-/** The most backups per call: 10. */
-const maxMaxHedges = 10
-
-/** A fixed delay in ms, or a percentile of recent latencies. */
-const readDelay = (
-  spec: unknown
-): { readonly fixed: number } | { readonly percentile: number } | option.Invalid => {
-  const isPercentile = typeof spec === "object" && spec !== null && !Duration.isDuration(spec) && !Array.isArray(spec)
-  if (isPercentile) {
-    const percentile = option.number("delay.percentile", (spec as { readonly percentile?: unknown }).percentile, -1, {
-      min: 0,
-      max: 1,
-      minInclusive: false,
-      maxInclusive: false
-    })
-    if (option.isInvalid(percentile)) return percentile
-    return percentile === -1
-      ? option.invalid("delay", spec, "expected a duration, or { percentile } with a number between 0 and 1")
-      : { percentile }
-  }
-  const fixed = option.millis("delay", spec, -1, { min: 0 })
-  if (option.isInvalid(fixed)) return fixed
-  return fixed === -1
-    ? option.invalid("delay", spec, "expected a duration of at least 0 ms, or { percentile }")
-    : { fixed }
 }
 
 const hedged = <A, E, R>(
@@ -310,9 +271,9 @@ const hedged = <A, E, R>(
         const exit = arrival.exit
         if (Exit.isSuccess(exit)) {
           const t = now()
-          record(config.samples, t - attempt.start)
+          hedging.record(config.samples, t - attempt.start)
           // Finagle also records superseded requests: their time so far is a lower bound
-          for (const other of attempts) if (!other.done) record(config.samples, t - other.start)
+          for (const other of attempts) if (!other.done) hedging.record(config.samples, t - other.start)
           yield* Fiber.interruptAll(fibers)
           return exit.value
         }
@@ -333,84 +294,3 @@ const hedged = <A, E, R>(
     })
     return yield* Effect.ensuring(loop, Effect.suspend(() => Fiber.interruptAll(fibers)))
   })
-
-/** A ring of recent latencies and the cached quantile. */
-interface Samples {
-  readonly values: Float64Array
-  readonly scratch: Float64Array
-  /** The quantile in (0, 1), `NaN` for a fixed delay (then nothing is kept). */
-  readonly percentile: number
-  /** Latencies needed before the quantile is used. */
-  readonly minimum: number
-  /** New latencies between recomputations. */
-  readonly refreshEvery: number
-  count: number
-  next: number
-  sinceRefresh: number
-  /** The cached quantile in ms, `NaN` when not computed yet. */
-  cached: number
-}
-
-const makeSamples = (size: number, percentile: number): Samples => {
-  const fixed = Number.isNaN(percentile)
-  return {
-    values: new Float64Array(fixed ? 0 : size),
-    scratch: new Float64Array(fixed ? 0 : size),
-    percentile,
-    minimum: fixed ? 0 : Math.min(size, Math.max(1, Math.ceil(1 / (1 - percentile) - 1e-9))),
-    refreshEvery: Math.max(1, Math.floor(size / 100)),
-    count: 0,
-    next: 0,
-    sinceRefresh: 0,
-    cached: Number.NaN
-  }
-}
-
-const record = (samples: Samples, latency: number): void => {
-  const size = samples.values.length
-  if (size === 0) return
-  samples.values[samples.next] = latency
-  samples.next = samples.next + 1 === size ? 0 : samples.next + 1
-  if (samples.count < size) samples.count++
-  samples.sinceRefresh++
-}
-
-/** The hedging delay from the samples in ms, or `undefined` while there are too few. */
-const delayOf = (samples: Samples): number | undefined => {
-  const n = samples.count
-  if (n < samples.minimum) return undefined
-  if (Number.isNaN(samples.cached) || samples.sinceRefresh >= samples.refreshEvery) {
-    const scratch = samples.scratch
-    for (let i = 0; i < n; i++) scratch[i] = samples.values[i]!
-    const rank = Math.max(1, Math.ceil(samples.percentile * n - 1e-9))
-    samples.cached = select(scratch, n, rank - 1)
-    samples.sinceRefresh = 0
-  }
-  return Math.max(samples.cached, Duration.toMillis(minPercentileDelay))
-}
-
-/** The `k`-th smallest of `a[0..n)` (0-based), by quickselect with Hoare partitioning; reorders `a`. */
-const select = (a: Float64Array, n: number, k: number): number => {
-  let lo = 0
-  let hi = n - 1
-  while (lo < hi) {
-    const pivot = a[(lo + hi) >>> 1]!
-    let i = lo
-    let j = hi
-    while (i <= j) {
-      while (a[i]! < pivot) i++
-      while (a[j]! > pivot) j--
-      if (i <= j) {
-        const t = a[i]!
-        a[i] = a[j]!
-        a[j] = t
-        i++
-        j--
-      }
-    }
-    if (k <= j) hi = j
-    else if (k >= i) lo = i
-    else return a[k]!
-  }
-  return a[k]!
-}

@@ -74,8 +74,8 @@ export const readDelay = (
  * The delays of one hedger: `next()` is the delay for a call starting now in ms (`undefined` while
  * a percentile has too few latencies to go on), and `samples` takes the latencies calls record.
  */
-export const delays = (
-  settings: Settings<unknown>
+export const delays = <E>(
+  settings: Settings<E>
 ): { readonly samples: Samples; readonly next: () => number | undefined } => {
   const delay = settings.delay
   if ("fixed" in delay) {

@@ -196,7 +196,7 @@ const picker = (context: Policy.Host, settings: Settings): Policy.Picker => {
     shuffled = false
     for (let i = 0; i < own.length; i++) order[i] = i
   }
-  const pick = (visit?: (index: number, score: number) => void): Policy.Slot | undefined => {
+  const pick = (visit: ((index: number, score: number) => void) | undefined): Policy.Slot | undefined => {
     if (shuffled) reorder()
     const i = choices.best(own, unit, d, order, random, visit)
     return i < 0 ? undefined : own[i]
@@ -205,7 +205,7 @@ const picker = (context: Policy.Host, settings: Settings): Policy.Picker => {
     `(ms) = service time × (pending + 1) / concurrency × (1 + ${penalty} × failure rate) wins`
 
   return {
-    pick: () => pick(),
+    pick: () => pick(undefined),
     explain: () => {
       const candidates: Array<Policy.Candidate> = []
       const chosen = pick((i, score) => {

@@ -56,8 +56,10 @@ export const explain = (
  * Best of `d` distinct random slots by `unit[i] × (slots[i].pending + 1)`, lower wins, a tie going
  * to the first candidate drawn; with `d ≥ n`, every slot, in order from a random start (one draw).
  * Otherwise the candidates are a partial Fisher-Yates shuffle of `order`, a permutation of
- * `[0, n)` the caller keeps (any permutation will do, the shuffle leaves one), one draw each, so
- * they are always distinct. `visit`, for `explain`, hears each candidate and its score; the draws
+ * `[0, n)` the caller keeps (any permutation will do, the shuffle leaves one), so they are always
+ * distinct. One random double serves several candidates, each drawn from the fraction the one
+ * before left (as in `sample.ts`), while their joint outcomes number at most 2^40: one draw per
+ * pick of 5 among 100, two among 10,000. `visit`, for `explain`, hears each candidate and its score; the draws
  * are the same with or without it. The index of the chosen slot, `-1` when there is none.
  * O(min(d, n)), allocation-free.
  */
@@ -67,7 +69,7 @@ export const best = (
   d: number,
   order: Int32Array,
   random: () => number,
-  visit?: (index: number, score: number) => void
+  visit: ((index: number, score: number) => void) | undefined
 ): number => {
   const n = slots.length
   if (n < 2) return n - 1
@@ -86,8 +88,20 @@ export const best = (
     }
     return chosen
   }
+  let u = random()
+  let span = 1
   for (let j = 0; j < d; j++) {
-    const r = j + sample.first(random(), n - j)
+    // one double serves several candidates: each takes an index from it and leaves the fraction
+    // (as `sample.ts` does for two), until the choices drawn from it reach 2^40 and 13 bits are left
+    const m = n - j
+    span *= m
+    if (span > SPAN) {
+      u = random()
+      span = m
+    }
+    const k = sample.first(u, m)
+    u = u * m - k
+    const r = j + k
     const i = order[r]!
     order[r] = order[j]!
     order[j] = i
@@ -100,6 +114,9 @@ export const best = (
   }
   return chosen
 }
+
+/** How many equally likely outcomes one random double is used for in `best`: 2^40. */
+const SPAN = 2 ** 40
 
 /** A power-of-two-choices policy over `load`. */
 export const policy = (name: string, load: Load.Load): Policy.Policy => ({

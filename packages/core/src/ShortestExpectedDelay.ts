@@ -10,7 +10,7 @@
  * moves fast (noisy neighbours, GC, batch jobs), where `PeakEwma`'s two random choices and 10 s
  * estimate trail the fleet. In the simulator (`Simulator.hardScenarios`, `docs/testing-kit.md`)
  * it stays within about 5% of an oracle with full information on mixed capacities and within
- * about 1.6× on hard latency swings, where peak-EWMA is at 1.7× and 2.6×.
+ * about 1.6× on hard latency swings (medians over five seeds), where peak-EWMA is at 1.7× and 2.6×.
  *
  * **Details**
  *
@@ -34,7 +34,10 @@
  *   **100**), as gRFC A58's error-utilization penalty does, so an endpoint that fails fast does
  *   not attract the traffic its short latency would. On every completion one other endpoint's `f`
  *   is aged by the time since it was last updated (× τ/(τ + Δt)), so an endpoint that stopped
- *   getting requests because it failed is tried again after a few τ.
+ *   getting requests because it failed is tried again after a few τ; when that endpoint has had no
+ *   completion for over τ, its service time moves by the same weight toward the one just
+ *   measured, so one that stopped getting requests because it was slow is tried again too (as
+ *   peak-EWMA's decay does, but toward the fleet rather than toward zero, so it is not flooded).
  * - An endpoint with no sample yet has `ŝ = defaultLatency` (**30 ms**, tower's and Linkerd's
  *   `DEFAULT_RTT`) and `ĉ = 2`.
  * - The weights `τ/(τ + Δt)` are exactly rounded arithmetic (no `exp`), so a run is the same on
@@ -290,8 +293,12 @@ const picker = (context: Policy.Host, settings: Settings): Policy.Picker => {
       if (n > 1) {
         cursor = cursor + 1 < n ? cursor + 1 : 0
         const other = estimates[cursor]!
-        if (other !== e && other.failures > 0) {
-          other.failures *= keep(now - other.aged)
+        const silent = other.latency >= 0 && now - other.stamp > tau
+        if (other !== e && (other.failures > 0 || silent)) {
+          const k = keep(now - other.aged)
+          other.failures *= k
+          // a service time not measured for over τ moves toward one just measured
+          if (silent) other.service = other.service * k + e.service * (1 - k)
           other.aged = now
           refresh(other)
         }

@@ -637,29 +637,12 @@ const build = (options: {
     })
 
     const distinct = function*(hash: number): Generator<Endpoint.Endpoint, void, undefined> {
-      const tried = new Set<Policy.Slot>()
       const first = pickSlot(hash)
       if (first === undefined) return
-      tried.add(first)
+      const tried = new Set<Policy.Slot>([first])
+      const round: slotTable.Round = { has: (s) => tried.has(s), add: (s) => tried.add(s), size: () => tried.size }
       yield first.endpoint
-      const eligible = slots.length - (picker.excluded?.() ?? 0)
-      while (tried.size < eligible) {
-        let next: Policy.Slot | undefined
-        for (let attempt = 0; attempt < 3 && next === undefined; attempt++) {
-          const candidate = picker.pick(-1)
-          if (candidate !== undefined && !tried.has(candidate)) next = candidate
-        }
-        if (next === undefined) {
-          const n = slots.length
-          const start = Math.floor(random.nextDoubleUnsafe() * n)
-          for (let i = 0; i < n && next === undefined; i++) {
-            const candidate = slots[(start + i) % n]!
-            if (!tried.has(candidate) && (picker.accepts?.(candidate) ?? true)) next = candidate
-          }
-        }
-        if (next === undefined) return
-        tried.add(next)
-        next.picks++
+      for (let next = table.nextDistinct(round); next !== undefined; next = table.nextDistinct(round)) {
         yield next.endpoint
       }
     }

@@ -232,15 +232,16 @@ const hedged = <A, E, R>(
 
     let hedges = 0
     let open = config.maxHedges > 0
-    /** Sends one backup if one may go: a hedge left, a distinct endpoint left, a budget token. */
+    /** Sends one backup if one may go: a hedge left, a budget token, a distinct endpoint left. */
     const hedge = Effect.gen(function*() {
       if (!open) return false
-      const next = endpoints.next()
-      if (next.done === true) {
+      // no token, no pick: a backup the budget refuses is not counted as a pick of an endpoint
+      if (config.budget !== undefined && (yield* config.budget.balance) < 1) {
         open = false
         return false
       }
-      if (config.budget !== undefined && !(yield* config.budget.tryWithdraw)) {
+      const next = endpoints.next()
+      if (next.done === true || (config.budget !== undefined && !(yield* config.budget.tryWithdraw))) {
         open = false
         return false
       }
@@ -272,8 +273,12 @@ const hedged = <A, E, R>(
         if (Exit.isSuccess(exit)) {
           const t = now()
           hedging.record(config.samples, t - attempt.start)
-          // Finagle also records superseded requests: their time so far is a lower bound
-          for (const other of attempts) if (!other.done) hedging.record(config.samples, t - other.start)
+          // a superseded attempt that started before the winner ran longer without an answer: its
+          // time so far is a lower bound of its latency (one started after says nothing of
+          // slowness, and recording it would drag the percentile down until every call hedges)
+          for (const other of attempts) {
+            if (!other.done && other.start < attempt.start) hedging.record(config.samples, t - other.start)
+          }
           yield* Fiber.interruptAll(fibers)
           return exit.value
         }

@@ -257,6 +257,23 @@ describe("Hedge", () => {
       assert.deepStrictEqual(yield* hedger.delay, Option.some(Duration.millis(35)))
     }))
 
+  it.effect("a backup the primary beats is not recorded: the percentile does not drift down until every call hedges", () =>
+    Effect.gen(function*() {
+      const balancer = yield* withBalancer(endpoints(2))
+      const hedger = yield* Hedge.make({ delay: { percentile: 0.5 }, window: 16 })
+      // two 4 ms calls set a 4 ms delay; then every primary answers at 9 ms, its backup (sent at
+      // the delay) later still. Recording the beaten backups' time so far (9 − delay) would pull
+      // the median below 9 ms for good; recording the winners only moves it to 9 ms.
+      for (const ms of [4, 4]) yield* settle(hedger.use(balancer, fake(newLog(), () => ms)), ms)
+      assert.deepStrictEqual(yield* hedger.delay, Option.some(Duration.millis(4)))
+      for (let call = 0; call < 6; call++) {
+        const log = newLog()
+        let first: string | undefined
+        yield* settle(hedger.use(balancer, fake(log, (a) => (first ??= a) === a ? 9 : 100)))
+      }
+      assert.deepStrictEqual(yield* hedger.delay, Option.some(Duration.millis(9)))
+    }))
+
   it.effect("interrupting the call interrupts every attempt and releases every endpoint", () =>
     Effect.gen(function*() {
       const set = endpoints(3)

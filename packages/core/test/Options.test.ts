@@ -15,7 +15,7 @@ import {
   RoundRobin
 } from "@switchyard/core"
 import { Simulator, TestDiscovery } from "@switchyard/core/testing"
-import { Effect, Metric, References, Schedule } from "effect"
+import { Duration, Effect, Metric, Option, References, Schedule } from "effect"
 import * as fc from "fast-check"
 import { params } from "./seed.ts"
 
@@ -96,13 +96,25 @@ interface Case {
   readonly name: string
   readonly option: string
   readonly kind: Kind
-  readonly error: (value: unknown) => Effect.Effect<{ readonly tag: string; readonly text: string }, unknown>
+  readonly error: (value: unknown) => Effect.Effect<Refusal, unknown>
 }
+
+/** What a constructor answered a bad value with. */
+interface Refusal {
+  readonly tag: string
+  readonly text: string
+  readonly reason?: string | undefined
+}
+
+const refusal = (e: { readonly _tag: string; readonly message: string; readonly reason?: unknown }): Refusal => ({
+  tag: e._tag,
+  text: e.message,
+  reason: typeof e.reason === "string" ? e.reason : undefined
+})
 
 const flipped = <E extends { readonly _tag: string; readonly message: string }>(
   effect: Effect.Effect<unknown, E, never>
-): Effect.Effect<{ readonly tag: string; readonly text: string }, unknown> =>
-  Effect.flip(effect).pipe(Effect.map((e) => ({ tag: e._tag, text: e.message })))
+): Effect.Effect<Refusal, unknown> => Effect.flip(effect).pipe(Effect.map(refusal))
 
 const endpoints = [Endpoint.makeUnsafe("10.0.0.1:80"), Endpoint.makeUnsafe("10.0.0.2:80")]
 
@@ -156,7 +168,7 @@ const hashCase = (
       const error = yield* Effect.flip(run(balancer, value as number)) as Effect.Effect<
         { readonly _tag: string; readonly message: string }
       >
-      return { tag: error._tag, text: error.message }
+      return refusal(error)
     })
 })
 
@@ -315,7 +327,7 @@ const cases: ReadonlyArray<Case> = [
             duration: v as never
           }),
         catch: (e) => e as { readonly _tag: string; readonly message: string }
-      }).pipe(Effect.flip, Effect.map((e) => ({ tag: e._tag, text: e.message })))
+      }).pipe(Effect.flip, Effect.map(refusal))
   }
 ]
 
@@ -331,6 +343,22 @@ const shown = (value: unknown): string =>
     ? String(value)
     : ""
 
+/** The reason an `OptionError` must give for `value`, refused as an option of `kind`. */
+const reasonOf = (kind: Kind, value: unknown): string | undefined => {
+  if (typeof value === "string" && kind._tag === "duration") {
+    const parsed = Duration.fromInput(value as Duration.Input)
+    if (Option.isNone(parsed)) return "WrongType"
+    return Number.isFinite(Duration.toMillis(parsed.value)) ? "OutOfRange" : "NotFinite"
+  }
+  if (typeof value !== "number") return "WrongType"
+  if (!Number.isFinite(value)) return "NotFinite"
+  const inRange = kind._tag === "duration"
+    ? false
+    : value >= kind.min && value <= kind.max && !(kind._tag === "number" && kind.exclusive === true &&
+      (value === kind.min || value === kind.max))
+  return kind._tag === "integer" && inRange ? "NotInteger" : "OutOfRange"
+}
+
 const run = <A>(effect: Effect.Effect<A, unknown>): A =>
   Effect.runSync(
     effect.pipe(
@@ -344,8 +372,14 @@ describe("options", () => {
     it(`${c.name} ${c.option}: every bad value is a typed error naming the option and the value`, () => {
       fc.assert(
         fc.property(badValues(c.kind), (value) => {
-          const { tag, text } = run(c.error(value))
-          assert.match(tag, /Error$|^InvalidHash$|^InvalidScenario$/, `${tag}: ${text}`)
+          const { reason, tag, text } = run(c.error(value))
+          const expectedTag = c.option === "hash"
+            ? "InvalidHash"
+            : c.name.startsWith("Discovery.")
+            ? "DiscoveryError"
+            : "OptionError"
+          assert.strictEqual(tag, expectedTag, text)
+          if (tag === "OptionError") assert.strictEqual(reason, reasonOf(c.kind, value), text)
           const name = c.option.split(".").pop()!
           assert.include(text, name, text)
           const expected = shown(value)

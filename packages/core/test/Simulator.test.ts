@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import {
   Budget,
   Endpoint,
+  Hedge,
   LeastPending,
   Load,
   Maglev,
@@ -651,6 +652,83 @@ describe("Simulator", () => {
       assert.strictEqual(report.tries.retries, 0)
       conserved(report, "hedge on failure")
     })
+
+    it("Hedge.make's options run as Hedge.use does: maxHedges, a percentile delay, nonFatal, and its errors", () =>
+      Effect.gen(function*() {
+        // eight servers each, so that the tries a request abandons do not queue the next request
+        const wide = { concurrency: 8 }
+        const slowPair = cluster([backend(100, wide), backend(100, wide), backend(10, wide)], { duration: 5000 })
+        const one = Simulator.run({
+          scenario: slowPair,
+          policy: always(0),
+          seed,
+          client: { hedge: { delay: "20 millis" }, budget: false }
+        })
+        const two = Simulator.run({
+          scenario: slowPair,
+          policy: always(0),
+          seed,
+          client: { hedge: { delay: "20 millis", maxHedges: 2 }, budget: false }
+        })
+        // one backup finds the fast backend half the time; two always reach it by 40 + 10 ms
+        assert.strictEqual(one.latency.max, 100)
+        assert.strictEqual(two.latency.max, 50)
+        assert.isAbove(two.tries.hedges, two.requests)
+        assert.isAtMost(two.tries.hedges, 2 * two.sent)
+        conserved(two, "two hedges")
+        // a percentile of the latencies the calls record: backups only for the slow tail (9.5 ms
+        // answers, one in ten 200 ms; the 85th percentile settles at the 10 ms of a backup)
+        const tail = cluster([
+          backend(0, {
+            ...wide,
+            latency: Simulator.mixture([{ weight: 9, distribution: Simulator.constant(9.5) }, {
+              weight: 1,
+              distribution: Simulator.constant(200)
+            }])
+          }),
+          backend(10, wide)
+        ], { duration: 20_000 })
+        const percentile = Simulator.run({
+          scenario: tail,
+          policy: always(0),
+          seed,
+          client: { hedge: { delay: { percentile: 0.85 }, window: 100 }, budget: false }
+        })
+        assert.isBelow(percentile.latency.p99, 25)
+        assert.isBelow(percentile.tries.hedges, 0.13 * percentile.requests)
+        assert.isAbove(percentile.tries.hedges, 0.07 * percentile.requests)
+        const unhedged = Simulator.run({ scenario: tail, policy: always(0), seed })
+        assert.strictEqual(unhedged.latency.p99, 200)
+        // a fatal failure sends no backup
+        const failing = cluster([backend(1, { failureRate: 1 }), backend(10)])
+        const nonFatal = Simulator.run({
+          scenario: failing,
+          policy: always(0),
+          seed,
+          client: { hedge: 50, budget: false }
+        })
+        assert.strictEqual(nonFatal.failed, 0)
+        const fatal = Simulator.run({
+          scenario: failing,
+          policy: always(0),
+          seed,
+          client: { hedge: { delay: 50, nonFatal: () => false }, budget: false }
+        })
+        assert.strictEqual(fatal.requests, 0)
+        assert.strictEqual(fatal.tries.hedges, 0)
+        // what Hedge.make refuses, the simulator refuses with the same error
+        for (const options of [{ delay: { percentile: 1 } }, { delay: 5, maxHedges: 11 }, { delay: 5, window: 0 }]) {
+          const expected = yield* Effect.flip(Hedge.make(options))
+          let thrown: unknown
+          try {
+            Simulator.run({ scenario: failing, policy: always(0), seed, client: { hedge: options } })
+          } catch (error) {
+            thrown = error
+          }
+          assert(Options.isOptionError(thrown))
+          assert.deepStrictEqual({ ...thrown }, { ...expected })
+        }
+      }).pipe(Effect.runSync))
 
     it("a backup without a budget token is not sent, and the request waits for its first try", () => {
       const report = Simulator.run({

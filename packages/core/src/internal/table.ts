@@ -42,6 +42,21 @@ export interface Table {
    * one interrupted) also updates the latency estimate and the counts and reaches the picker.
    */
   readonly release: (slot: Policy.Slot, outcome: Policy.Outcome | undefined) => void
+  /**
+   * The next slot of a round of distinct picks (`Balancer.picks()`, what retries and hedges go
+   * to) after the round's first: the picker's own pick when it is new to the round (up to three
+   * tries), else the first slot the round has not had and the picker accepts, from a random
+   * start. It is counted as a pick and added to the round; `undefined` once the round has had
+   * every eligible slot (all but those the picker excludes).
+   */
+  readonly nextDistinct: (round: Round) => Policy.Slot | undefined
+}
+
+/** The slots a round of distinct picks has handed out. */
+export interface Round {
+  readonly has: (slot: Policy.Slot) => boolean
+  readonly add: (slot: Policy.Slot) => void
+  readonly size: () => number
 }
 
 /**
@@ -133,6 +148,24 @@ export const make = (
       }
       load.update(slot)
       if (outcome !== undefined) picker.observe?.(slot, outcome)
+    },
+    nextDistinct: (round) => {
+      if (round.size() >= slots.length - (picker.excluded?.() ?? 0)) return undefined
+      let next: Policy.Slot | undefined
+      for (let attempt = 0; attempt < 3 && next === undefined; attempt++) {
+        const candidate = picker.pick(-1)
+        if (candidate !== undefined && !round.has(candidate)) next = candidate
+      }
+      const n = slots.length
+      const start = next === undefined ? Math.floor(context.random() * n) : 0
+      for (let i = 0; i < n && next === undefined; i++) {
+        const candidate = slots[(start + i) % n]!
+        if (!round.has(candidate) && (picker.accepts?.(candidate) ?? true)) next = candidate
+      }
+      if (next === undefined) return undefined
+      round.add(next)
+      next.picks++
+      return next
     }
   }
 }

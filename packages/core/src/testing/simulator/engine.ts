@@ -10,6 +10,7 @@ import * as Schedule from "effect/Schedule"
 import type * as Budget from "../../Budget.ts"
 import * as Endpoint from "../../Endpoint.ts"
 import * as budget from "../../internal/budget.ts"
+import * as hedging from "../../internal/hedge.ts"
 import * as option from "../../internal/option.ts"
 import * as retry from "../../internal/retry.ts"
 import * as simulation from "../../internal/simulation.ts"
@@ -20,6 +21,7 @@ import {
   BackendFailure,
   type Client,
   type Distribution,
+  type Hedging,
   InvalidScenario,
   mean,
   type Report,
@@ -76,7 +78,11 @@ export const run = (options: {
   runOption(option.number("requests", options.requests, 0, { min: 1, max: 1e9, integer: true }))
   runOption(option.millis("duration", options.duration, 1, { min: 0, minInclusive: false }))
   const resilience = resolveClient(scenario.name, options.client)
-  const { deadlineMillis, hedgeMillis, rule, schedule, timeoutMillis } = resilience
+  const { deadlineMillis, hedge, rule, schedule, timeoutMillis } = resilience
+  // the hedger's delays (a fixed one, or a percentile of the latencies its calls record)
+  const hedgeDelays = hedge === undefined ? undefined : hedging.delays(hedge)
+  const maxHedges = hedge?.maxHedges ?? 0
+  const maxLive = 1 + maxHedges
   const n = scenario.backends.length
   const clients = scenario.clients
   const warmup = Duration.toMillis(scenario.warmup)
@@ -116,9 +122,12 @@ export const run = (options: {
   const requestRetries = new Int32Array(clients)
   const requestHedges = new Int32Array(clients)
   const requestTimeouts = new Int32Array(clients)
-  const hedged = new Uint8Array(clients)
+  // `Hedge.use`'s state of each request: whether it may still hedge, its delay, when its timer fires
+  const hedgeOpen = new Uint8Array(clients)
+  const hedgeDelay = new Float64Array(clients)
+  const hedgeAt = new Float64Array(clients)
   const live = new Int32Array(clients)
-  const liveTry = new Int32Array(clients * 2).fill(-1)
+  const liveTry = new Int32Array(clients * maxLive).fill(-1)
   // backend i was tried in client c's current round of picks when tried[c * n + i] === round[c]
   const tried = new Int32Array(clients * n)
   const round = new Int32Array(clients)
@@ -288,25 +297,22 @@ export const run = (options: {
     round[c] = ++rounds
     triedCount[c] = 0
   }
-  // the next endpoint of `Balancer.picks()`; once every one was tried, a retry starts a new round
-  // (a fresh `picks()`, as `Retry.use` does) and a hedge is not sent (as `Hedge.use`)
+  const roundOf: ReadonlyArray<slotTable.Round> = Array.from({ length: clients }, (_, c) => ({
+    has: (slot) => !untried(c, slot),
+    add: (slot) => {
+      tried[c * n + slot.index] = round[c]!
+      triedCount[c] = triedCount[c]! + 1
+    },
+    size: () => triedCount[c]!
+  }))
+  // the next endpoint of `Balancer.picks()` (the table's own); once the round has had every
+  // eligible one, a retry starts a new round (a fresh `picks()`, as `Retry.use` does) and a hedge
+  // is not sent (as `Hedge.use`)
   const pickOther = (c: number, retry: boolean): Policy.Slot | undefined => {
-    if (triedCount[c]! >= n) {
-      if (!retry) return undefined
-      newRound(c)
-      return pickFirst(-1)
-    }
-    let next: Policy.Slot | undefined
-    for (let k = 0; k < 3 && next === undefined; k++) {
-      const candidate = checked(picker.pick(-1))
-      if (candidate !== undefined && untried(c, candidate)) next = candidate
-    }
-    for (let k = 0, from = next === undefined ? Math.floor(policyRng.next() * n) : 0; next === undefined; k++) {
-      const candidate = slots[(from + k) % n]!
-      if (untried(c, candidate)) next = candidate
-    }
-    next.picks++
-    return next
+    const next = table.nextDistinct(roundOf[c]!)
+    if (next !== undefined || !retry) return next
+    newRound(c)
+    return pickFirst(-1)
   }
 
   // a try: pending + 1, its timers, then the backend's servers or queue
@@ -314,17 +320,22 @@ export const run = (options: {
     table.acquire(slot)
     const i = slot.index
     const t = newTry(c, i, now)
-    if (untried(c, slot)) {
-      tried[c * n + i] = round[c]!
-      triedCount[c] = triedCount[c]! + 1
-    }
+    if (untried(c, slot)) roundOf[c]!.add(slot)
     requestTries[c] = requestTries[c]! + 1
     live[c] = live[c]! + 1
-    liveTry[liveTry[2 * c] === -1 ? 2 * c : 2 * c + 1] = t
+    let k = c * maxLive
+    while (liveTry[k] !== -1) k++
+    liveTry[k] = t
     if (timeoutMillis < Infinity) events.push(now + timeoutMillis, t * 16 + eventTimeout)
-    if (hedgeMillis < Infinity && hedged[c] === 0) events.push(now + hedgeMillis, t * 16 + eventHedge)
     if (busy[i]! < concurrency[i]!) start(i, t)
     else queues[i]!.push(t)
+    // `Hedge.use`: the next backup goes a delay after this try unless an answer comes first (one
+    // at the same instant too: the timer is queued after it)
+    if (hedgeOpen[c] === 1 && hedgeDelay[c]! < Infinity) {
+      const at = now + hedgeDelay[c]!
+      hedgeAt[c] = at
+      events.push(at, c * 16 + eventHedge)
+    }
   }
   const attempt = (c: number, hash: number): void => {
     attempts[c] = attempts[c]! + 1
@@ -333,22 +344,27 @@ export const run = (options: {
     if (slot === undefined) finish(c, false, -1, -1)
     else dispatch(c, slot)
   }
-  // one backup try, if none went yet, a budget token allows it and an untried backend is left
+  // `Hedge.use`'s hedge: one backup, if one may go: a hedge left, a budget token, an untried backend
   const hedgeNow = (c: number): void => {
-    hedged[c] = 1
-    if (retryBudget !== undefined && !budget.tryWithdraw(retryBudget, now)) return
-    const slot = pickOther(c, false)
-    if (slot === undefined) return
+    if (hedgeOpen[c] === 0) return
+    const slot = retryBudget !== undefined && budget.balance(retryBudget, now) < 1 ? undefined : pickOther(c, false)
+    if (slot === undefined || (retryBudget !== undefined && !budget.tryWithdraw(retryBudget, now))) {
+      hedgeOpen[c] = 0
+      return
+    }
     requestHedges[c] = requestHedges[c]! + 1
+    if (requestHedges[c]! >= maxHedges) hedgeOpen[c] = 0
     dispatch(c, slot)
   }
   const unlive = (c: number, t: number): void => {
     live[c] = live[c]! - 1
-    liveTry[liveTry[2 * c] === t ? 2 * c : 2 * c + 1] = -1
+    let k = c * maxLive
+    while (liveTry[k] !== t) k++
+    liveTry[k] = -1
   }
   // the client stops waiting without an outcome (an interruption): pending − 1, nothing observed
   const abandonAll = (c: number): void => {
-    for (let k = 2 * c; k < 2 * c + 2; k++) {
+    for (let k = c * maxLive; k < (c + 1) * maxLive; k++) {
       const t = liveTry[k]!
       if (t === -1) continue
       tryState[t] = tryAbandoned
@@ -368,13 +384,26 @@ export const run = (options: {
     table.release(slot, success ? { success, latency, now } : { success, error, latency, now })
     unlive(c, t)
     if (success) {
+      if (hedgeDelays !== undefined) {
+        // `Hedge.use` records the winner's latency, and the time so far of tries started before it
+        hedging.record(hedgeDelays.samples, latency)
+        for (let k = c * maxLive; k < (c + 1) * maxLive; k++) {
+          const other = liveTry[k]!
+          if (other !== -1 && trySent[other]! < trySent[t]!) hedging.record(hedgeDelays.samples, now - trySent[other]!)
+        }
+      }
       abandonAll(c)
       finish(c, true, i, latency)
       return
     }
     lastError[c] = error
-    // `Hedge.use`: a failure sends the backup at once if it has not gone yet
-    if (hedgeMillis < Infinity && hedged[c] === 0) hedgeNow(c)
+    if (hedge?.nonFatal !== undefined && !hedge.nonFatal(error)) {
+      // a fatal error ends the hedged call at once, its other tries interrupted
+      abandonAll(c)
+      return settle(c)
+    }
+    // `Hedge.use`: a non-fatal failure sends the next backup at once
+    hedgeNow(c)
     if (live[c] === 0) settle(c)
   }
   // every try of the request failed: `Retry.use`'s decisions (internal/retry.ts), in its order:
@@ -442,7 +471,9 @@ export const run = (options: {
     requestRetries[c] = 0
     requestHedges[c] = 0
     requestTimeouts[c] = 0
-    hedged[c] = 0
+    hedgeOpen[c] = maxHedges > 0 ? 1 : 0
+    hedgeDelay[c] = hedgeDelays?.next() ?? Infinity
+    hedgeAt[c] = Infinity
     newRound(c)
     if (retryBudget !== undefined) budget.deposit(retryBudget, now)
     if (deadlineMillis < Infinity) events.push(now + deadlineMillis, c * 16 + eventDeadline)
@@ -501,7 +532,8 @@ export const run = (options: {
         break
       }
       case eventHedge: {
-        if (tryState[id] === tryLive && hedged[tryClient[id]!] === 0) hedgeNow(tryClient[id]!)
+        // the request's current timer, not one a later try or request has replaced
+        if (requestOpen[id] === 1 && hedgeAt[id] === now && live[id]! > 0) hedgeNow(id)
         break
       }
       case eventDeadline: {
@@ -660,13 +692,18 @@ interface Resolved {
   readonly deadlineMillis: number
   readonly budget: budget.Options | undefined
   readonly timeoutMillis: number
-  readonly hedgeMillis: number
+  /** `Hedge.make`'s options, decoded; `undefined` when not hedging. */
+  readonly hedge: hedging.Settings<unknown> | undefined
 }
 
 /** Whether `u` is a policy `Retry.make` made (rather than its options). */
 const isRetryPolicy = (u: unknown): u is Retry.Retry<unknown> =>
   typeof u === "object" && u !== null && "error" in u && "schedule" in u && Schedule.isSchedule(u.schedule) &&
   "notSent" in u && typeof u.notSent === "function" && "idempotent" in u && typeof u.idempotent === "boolean"
+
+/** Whether `u` is `Hedge.make`'s options (rather than a delay). */
+const isHedgeOptions = (u: unknown): u is Hedging =>
+  typeof u === "object" && u !== null && !Duration.isDuration(u) && !Array.isArray(u) && "delay" in u
 
 /** Whether `u` is a budget `Budget.make` made (rather than its options). */
 const isBudget = (u: unknown): u is Budget.Budget =>
@@ -697,10 +734,12 @@ const resolveClient = (scenario: string, client: Client | undefined): Resolved =
     ? Retry.make({ perTryTimeout: client.timeout })
     : policy
   if (timeout.error !== undefined) throw timeout.error
-  const hedgeMillis = option.millis("delay", client?.hedge, Infinity, { min: 0 })
-  if (option.isInvalid(hedgeMillis)) throw option.error("hedge", hedgeMillis)
+  const hedgeGiven = client?.hedge
+  const hedgeOptions = isHedgeOptions(hedgeGiven) ? hedgeGiven : { delay: hedgeGiven }
+  const hedge = hedgeGiven === undefined ? undefined : hedging.decode(hedgeOptions)
+  if (option.isInvalid(hedge)) throw option.error("hedge", hedge)
   let retryBudget: budget.Options | undefined
-  const budgetGiven = client?.budget ?? policy.budget
+  const budgetGiven = client?.budget ?? policy.budget ?? (isHedgeOptions(hedgeGiven) ? hedgeGiven.budget : undefined)
   if (isBudget(budgetGiven)) {
     retryBudget = {
       ttlMillis: Duration.toMillis(budgetGiven.ttl),
@@ -718,7 +757,7 @@ const resolveClient = (scenario: string, client: Client | undefined): Resolved =
     deadlineMillis: policy.deadline === undefined ? Infinity : Duration.toMillis(policy.deadline),
     budget: retryBudget,
     timeoutMillis: timeout.perTryTimeout === undefined ? Infinity : Duration.toMillis(timeout.perTryTimeout),
-    hedgeMillis
+    hedge
   }
 }
 

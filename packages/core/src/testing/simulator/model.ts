@@ -5,6 +5,7 @@
 import * as Data from "effect/Data"
 import type * as Duration from "effect/Duration"
 import type * as Budget from "../../Budget.ts"
+import type * as Hedge from "../../Hedge.ts"
 import * as simulation from "../../internal/simulation.ts"
 import type * as Policy from "../../Policy.ts"
 import type * as Retry from "../../Retry.ts"
@@ -140,12 +141,17 @@ export interface Drift {
  *   `Retry.AttemptTimedOut` (`Effect.timeoutOrElse` inside `Balancer.useEndpoint`): an outcome the
  *   picker observes, with the timeout as its latency. The backend is not told: it finishes the
  *   work for nobody (never, for a black hole).
- * - `hedge`: `Hedge.make`'s `delay` as a fixed duration, with one backup (`maxHedges: 1`): once a
- *   try has been outstanding this long without a success, or at once when a try fails before
- *   then, one backup goes to the next backend of the request's `picks()` (none left, no backup).
- *   The first success wins and the other try is abandoned, as an interrupted fiber is: its
- *   pending count drops and nothing is observed. While one try is in flight, a failure of the
- *   other only leaves the request waiting. A backup takes no attempt from `maxAttempts`.
+ * - `hedge`: `Hedge.make`'s options (`delay` a fixed duration or `{ percentile }` of the latencies
+ *   the run's calls record, `maxHedges`, `window`, `nonFatal`, `budget`), decoded and run by
+ *   `Hedge`'s own code (`internal/hedge.ts`), or just its `delay`. As `Hedge.use` does: each
+ *   request gets the delay of the moment it starts; once a try has been outstanding that long
+ *   without an answer, or at once when a try fails (non-fatally), a backup goes to the next
+ *   backend of the request's `picks()`, up to `maxHedges` per request (none left untried, or no
+ *   budget token: no more backups). The first success wins and records its latency (and the
+ *   others' time so far) for the percentile; the other tries are abandoned, as interrupted
+ *   fibers are: their pending count drops and nothing is observed. A failure while another try
+ *   is in flight leaves the request waiting; a fatal one (`nonFatal` says so) ends the round of
+ *   tries at once. Backups take no attempt from `maxAttempts`.
  * - `budget`: the retry budget shared by all clients: a budget `Budget.make` made (its
  *   parameters, with a fresh window on the virtual clock), `Budget.make`'s options, or `false`
  *   for none. Each original request deposits; each retry and each backup withdraws one token. A
@@ -160,8 +166,8 @@ export interface Client {
   readonly retry?: Retry.Retry<any> | Retries | undefined
   /** The per-try timeout. */
   readonly timeout?: Duration.Input | undefined
-  /** The hedge delay. */
-  readonly hedge?: Duration.Input | undefined
+  /** `Hedge.make`'s options, or its `delay` alone. */
+  readonly hedge?: Duration.Input | Hedging | undefined
   readonly budget?: Budget.Budget | RetryBudget | false | undefined
 }
 
@@ -172,6 +178,14 @@ export interface Client {
  * @since 0.1.0
  */
 export type Retries = NonNullable<Parameters<typeof Retry.make<unknown>>[0]>
+
+/**
+ * `Hedge.make`'s options.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Hedging = Parameters<typeof Hedge.make<unknown>>[0]
 
 /**
  * `Budget.make`'s options: `ttl`, `minRetriesPerSec`, `percentCanRetry`, each defaulting to

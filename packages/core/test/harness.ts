@@ -4,7 +4,7 @@
  */
 import { assert } from "@effect/vitest"
 import { Endpoint, type Policy } from "@switchyard/core"
-import { TestPicker } from "@switchyard/core/testing"
+import { Arbitraries, TestPicker } from "@switchyard/core/testing"
 import * as fc from "fast-check"
 
 /** Endpoint `id` (weight `weight`): `10.a.b.c:80`, distinct for ids below 2^24. */
@@ -36,3 +36,38 @@ export const spreadsEvenly = (policy: () => Policy.Policy, tolerance: number) =>
     for (let j = 0; j < 20_000; j++) counts[h.picker.pick(-1)!.index]!++
     for (const count of counts) assert.approximately(count / 20_000, 1 / n, tolerance / n)
   })
+
+/** Endpoints with distinct addresses of every kind (IPv4, IPv6, host names, unix sockets). */
+export const endpointSet = (min: number, max: number) =>
+  fc.uniqueArray(Arbitraries.address.map((a) => Endpoint.makeUnsafe(a)), {
+    minLength: min,
+    maxLength: max,
+    selector: (e) => e.address
+  })
+
+/** A 32-bit request hash. */
+export const u32 = fc.integer({ min: 0, max: 0xffffffff })
+
+/**
+ * Property of a hash-based policy: while the set is unchanged, a hash gives the same endpoint
+ * again, the same in another client that received the set in another order, and in `explain`.
+ */
+export const stableHashes = (policy: () => Policy.Policy) =>
+  fc.property(
+    endpointSet(1, 12),
+    fc.array(u32, { minLength: 50, maxLength: 50 }),
+    fc.integer(),
+    (endpoints, keys, seed) => {
+      const a = harness(policy(), endpoints, TestPicker.seeded(seed))
+      const b = harness(policy(), [...endpoints].reverse(), TestPicker.seeded(seed + 1))
+      for (const key of keys) {
+        const chosen = a.picker.pick(key)?.endpoint.address
+        const again = a.picker.pick(key)?.endpoint.address
+        const other = b.picker.pick(key)?.endpoint.address
+        const explained = a.picker.explain(key).chosen
+        if (again !== chosen || other !== chosen || explained !== chosen) {
+          assert.fail(`key ${key}: ${chosen}, then ${again}; the other client ${other}; explain ${explained}`)
+        }
+      }
+    }
+  )

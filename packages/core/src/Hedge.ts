@@ -12,7 +12,7 @@
  *   cancelled. Hedges, like retries, are throttled.
  * - Finagle's `BackupRequestFilter`. It sends the backup at a latency percentile learned from
  *   recent requests, never earlier than 1 ms, and sends none until it has learned one. It records
- *   the latency of successes and of superseded requests (failures are fast and would skew the
+ *   the latency of successes and of superseded originals (failures are fast and would skew the
  *   percentile low). Each backup must pass a retry budget shared with retries.
  *
  * **Defaults**
@@ -105,8 +105,10 @@ export const minPercentileDelay: Duration.Duration = Duration.millis(hedging.min
  * - `delay` is a fixed duration (≥ 0; 0 sends every backup at once, like gRPC without
  *   `hedgingDelay`). It may also be `{ percentile: p }` with `0 < p < 1`: the nearest-rank `p`
  *   quantile of the last `window` latencies, and at least 1 ms. The latencies are those of
- *   successful attempts and of attempts interrupted because another won (their time so far).
- *   Failures are not recorded. Until `⌈1/(1−p)⌉` latencies are known (the fewest for which the
+ *   successful attempts and of attempts interrupted because one sent after them won (their time
+ *   so far, a lower bound). An attempt beaten by one sent before it is not recorded: its time so
+ *   far says nothing of slowness, and recording it would drag the quantile down until every call
+ *   hedges at once. Failures are not recorded. Until `⌈1/(1−p)⌉` latencies are known (the fewest for which the
  *   quantile is not simply the maximum; capped at `window`), calls are not hedged on time. The
  *   quantile is recomputed after every `window/100` new latencies (at least every one), with an
  *   allocation-free selection.
@@ -119,8 +121,8 @@ export const minPercentileDelay: Duration.Duration = Duration.millis(hedging.min
  *   still go. Otherwise the call keeps waiting for the attempts in flight, and fails with the
  *   last failure once none is left.
  * - Load cap. With a `budget`, each call deposits once, and each backup withdraws a token. With
- *   no token, no backup is sent and the call goes on with the attempts it has; that is not an
- *   error. `maxHedges` caps the backups per call (an integer from 0 to 10; default 1).
+ *   no token, no backup is sent (and no endpoint is picked for it) and the call goes on with the
+ *   attempts it has; that is not an error. `maxHedges` caps the backups per call (an integer from 0 to 10; default 1).
  * - Invalid options (a `NaN` or negative delay, a percentile outside (0, 1), a fractional or
  *   too large `maxHedges`, a `nonFatal` that is not a function) fail `make` with an `Options.OptionError`
  *   naming the option and the value.

@@ -27,14 +27,15 @@
  *   {@link BackendFailure} instead of a response, after the same queueing and service time (draws
  *   from a stream of its own). A `blackHole` backend takes requests into its servers and queue
  *   and never answers.
- * - **The client's resilience** ({@link Client}, per run; none by default), as `Retry.use` and
- *   `Hedge.use` behave. A request is one or more tries. Retries go to a backend not yet tried,
- *   after a jittered exponential backoff, up to `maxAttempts`; a per-try timeout fails a try the
- *   client stops waiting for; a hedge sends one backup try after a delay (or at once after a
- *   failure) and takes the first success. Retries and backups draw tokens from one retry budget
- *   (Finagle's), shared by all clients, that each original request feeds. The request ends when a
- *   try succeeds, or when every try failed and no retry is left; then the client thinks and sends
- *   its next request.
+ * - **The client's resilience** ({@link Client}, per run; none by default): the `Retry` policy,
+ *   `Budget` and `Hedge` options you deploy, decoded and decided by those modules' own code
+ *   (`internal/retry.ts`, `internal/hedge.ts`, `internal/budget.ts`). A request is one or more
+ *   tries. Retries go to a backend not yet tried, after the retry schedule's delay, up to
+ *   `maxAttempts` and within the `deadline`; a per-try timeout fails a try the client stops
+ *   waiting for; hedging sends backups after a delay (or at once after a failure) and takes the
+ *   first success. Retries and backups draw tokens from one retry budget, shared by all clients,
+ *   that each original request feeds. The request ends when a try succeeds, or when every try
+ *   failed and no retry is left; then the client thinks and sends its next request.
  * - **What the balancer learns** is what `Balancer.useEndpoint` records for those modules:
  *   - a try that gets an answer, or hits the per-try timeout (`Effect.timeoutOrElse` inside
  *     `useEndpoint`, so a failure, not an interruption), is *observed*: `pending` − 1, the
@@ -53,6 +54,8 @@
  *   where `x_i` is an independent Ornstein-Uhlenbeck process (a mean-reverting random walk in log
  *   space) with stationary deviation `spread` and time scale `timescale`, stepped every `every`.
  *   The mean factor is 1, so the average load does not move, but which backend is fastest does.
+ *   With a {@link Swing}, each backend's factor also follows a sine in log space of its own
+ *   period and phase; a backend's {@link Phase}s multiply it by a factor during a spell.
  * - **Measurement.** Requests that end in the window `[warmup, warmup + duration)` are recorded:
  *   the success rate, percentiles (nearest rank) of the successful ones' end-to-end latency (first
  *   try to the winning answer: failed tries, backoff and hedge delay included), throughput of

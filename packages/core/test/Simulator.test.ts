@@ -425,6 +425,41 @@ describe("Simulator", () => {
       )
     })
 
+    it("a phase scales a backend's service time during its spell; a swing moves it between e^−A and e^A", () => {
+      const spell = Simulator.run({
+        scenario: cluster([backend(10, { phases: [{ from: 1000, until: 2000, factor: 5 }] })], { duration: 3000 }),
+        policy: always(0),
+        seed
+      })
+      assert.strictEqual(spell.latency.p50, 10)
+      assert.strictEqual(spell.latency.max, 50)
+      // 20 requests of 50 ms in the spell, 100 of 10 ms before it and 100 after
+      near(spell.requests, 100 + 20 + 100, 2, "requests")
+      const swing = Simulator.run({
+        scenario: {
+          ...cluster([backend(10)], { duration: 60_000 }),
+          swing: { amplitude: 1.2, period: { min: "15 seconds", max: "35 seconds" }, every: "250 millis" }
+        },
+        policy: always(0),
+        seed
+      })
+      const low = 10 * Math.exp(-1.2)
+      const high = 10 * Math.exp(1.2)
+      assert.isAbove(swing.latency.max, 0.95 * high)
+      assert.isAtMost(swing.latency.max, high * (1 + 1e-9))
+      assert.isAtLeast(swing.latency.mean, low)
+      const bad: ReadonlyArray<Simulator.Scenario> = [
+        cluster([backend(1, { phases: [{ from: 100, until: 100, factor: 2 }] })]),
+        cluster([backend(1, { phases: [{ from: 0, until: 100, factor: 0 }] })]),
+        cluster([backend(1, { phases: [{ from: 0, until: 100, factor: 2 }, { from: 50, until: 150, factor: 2 }] })]),
+        { ...cluster([backend(1)]), swing: { amplitude: -1, period: { min: 1000, max: 2000 }, every: 100 } },
+        { ...cluster([backend(1)]), swing: { amplitude: 1, period: { min: 2000, max: 1000 }, every: 100 } }
+      ]
+      for (const scenario of bad) {
+        assert.throws(() => Simulator.run({ scenario, policy: always(0), seed }), Simulator.InvalidScenario)
+      }
+    })
+
     it("a failing backend answers with a BackendFailure after its service time, and the picker observes it", () => {
       const outcomes: Array<readonly [number, Policy.Outcome]> = []
       const report = Simulator.run({

@@ -558,9 +558,11 @@ const build = (options: {
       const slot = pickSlot(hash)
       return slot === undefined ? Exit.fail(noEndpoint()) : Exit.succeed(slot.endpoint)
     }
-    // a request hash is an unsigned 32-bit integer (`-1` is the pickers' "none", never a user's)
-    const isHash = (hash: number): boolean => typeof hash === "number" && hash >>> 0 === hash
+    const isHash = slotTable.isHash
     const invalidHash = (hash: unknown) => new InvalidHash({ key, hash: option.invalid("hash", hash, "").value })
+    const throwInvalidHash = (hash: unknown): never => {
+      throw invalidHash(hash)
+    }
     const hashOf = (hash: number | undefined): number | InvalidHash =>
       hash === undefined ? -1 : isHash(hash) ? hash : invalidHash(hash)
     const notReady = (waitedMillis: number) => new NotReady({ key, waitedMillis, last: options.last?.() })
@@ -653,14 +655,16 @@ const build = (options: {
       policy: policy.name,
       pick,
       pickHash: (hash) => Effect.suspend(() => isHash(hash) ? pickExit(hash) : Exit.fail(invalidHash(hash))),
-      // the picker called directly (no pick count, no trace): one call fewer on the hottest path,
-      // and no write to the slot, which at 10,000 endpoints is a cache miss of its own
+      // untraced: the picker's own `pickUnsafe` when it has one (`slotTable.pickUnsafe` says why),
+      // else the picker called directly (no pick count), in a function small enough for
+      // JavaScriptCore to inline into the caller's loop (its budget counts this function's
+      // bytecode, not its callees'); no write to the slot, which at 10,000 endpoints is a cache
+      // miss of its own
       pickUnsafe: trace === undefined
-        ? (hash) => {
-          if (hash === undefined) return picker.pick(-1)?.endpoint
-          if (!isHash(hash)) throw invalidHash(hash)
-          return picker.pick(hash)?.endpoint
-        }
+        ? picker[slotTable.pickUnsafe]?.(throwInvalidHash) ?? ((hash) => {
+          const slot = picker.pick(hash === undefined ? -1 : isHash(hash) ? hash : throwInvalidHash(hash))
+          return slot === undefined ? undefined : slot.endpoint
+        })
         : (hash) => {
           if (hash === undefined) return pickSlot(-1)?.endpoint
           if (!isHash(hash)) throw invalidHash(hash)

@@ -13,6 +13,7 @@
  * @stability unstable
  * @since 0.1.0
  */
+import * as table from "./internal/table.ts"
 import * as Policy from "./Policy.ts"
 
 /**
@@ -43,7 +44,7 @@ export const make = (): Policy.Policy => ({
       else if (++cursor >= n) cursor = 0
       return slots[cursor]
     }
-    return {
+    const picker: table.Fast = {
       ...Policy.stateless,
       pick,
       explain: () => {
@@ -54,7 +55,14 @@ export const make = (): Policy.Policy => ({
           candidates: chosen === undefined ? [] : [{ address: chosen.endpoint.address, score: cursor }],
           note: `turn ${cursor} of ${slots.length}`
         }
+      },
+      // this module's own `Balancer.pickUnsafe` (see `table.pickUnsafe`)
+      [table.pickUnsafe]: (invalid) => (hash) => {
+        if (hash !== undefined && !table.isHash(hash)) invalid(hash)
+        const slot = pick()
+        return slot === undefined ? undefined : slot.endpoint
       }
     }
+    return picker
   }
 })

@@ -60,6 +60,7 @@
  */
 import * as Duration from "effect/Duration"
 import * as choices from "./internal/choices.ts"
+import * as table from "./internal/table.ts"
 import * as Load from "./Load.ts"
 import * as Policy from "./Policy.ts"
 
@@ -207,8 +208,14 @@ const picker = (context: Policy.Host, settings: Settings): Policy.Picker => {
   const note = `${d} random candidates (every endpoint when there are at most ${d}); the lowest expected delay ` +
     `(ms) = service time × (pending + 1) / concurrency × (1 + ${penalty} × failure rate) wins`
 
-  return {
+  const self: table.Fast = {
     pick: () => pick(undefined),
+    // this module's own `Balancer.pickUnsafe` (see `table.pickUnsafe`)
+    [table.pickUnsafe]: (invalid) => (hash) => {
+      if (hash !== undefined && !table.isHash(hash)) invalid(hash)
+      const slot = pick(undefined)
+      return slot === undefined ? undefined : slot.endpoint
+    },
     explain: () => {
       const candidates: Array<Policy.Candidate> = []
       const chosen = pick((i, score) => {
@@ -305,4 +312,5 @@ const picker = (context: Policy.Host, settings: Settings): Policy.Picker => {
       }
     }
   }
+  return self
 }

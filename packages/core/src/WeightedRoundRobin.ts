@@ -36,6 +36,7 @@
  * @since 0.1.0
  */
 import * as stride from "./internal/stride.ts"
+import * as table from "./internal/table.ts"
 import * as Policy from "./Policy.ts"
 
 /**
@@ -78,8 +79,14 @@ export const make = (): Policy.Policy => ({
       if (dirty) rebuild()
       return stride.next(schedule)
     }
-    return {
+    const picker: table.Fast = {
       pick,
+      // this module's own `Balancer.pickUnsafe` (see `table.pickUnsafe`)
+      [table.pickUnsafe]: (invalid) => (hash) => {
+        if (hash !== undefined && !table.isHash(hash)) invalid(hash)
+        const slot = pick()
+        return slot === undefined ? undefined : slot.endpoint
+      },
       explain: () => {
         if (dirty) rebuild()
         const next = stride.upcoming(schedule, 8, Math.min(schedule.size * schedule.max, 2 * schedule.size + 4096))
@@ -110,6 +117,7 @@ export const make = (): Policy.Policy => ({
         if (dirty) rebuild()
       }
     }
+    return picker
   }
 })
 

@@ -20,7 +20,7 @@ import * as ewma from "./ewma.ts"
 export interface Table {
   /** The live slots, in the picker's `context.slots` order. */
   readonly slots: ReadonlyArray<Policy.Slot>
-  readonly picker: Policy.Picker
+  readonly picker: Fast
   /** The policy's load metric (`Load.pending` when it has none). */
   readonly load: Load.Load
   /** The live slot of `address`. */
@@ -51,6 +51,27 @@ export interface Table {
    */
   readonly nextDistinct: (round: Round) => Policy.Slot | undefined
 }
+
+/**
+ * The key of a built-in picker's own `Balancer.pickUnsafe`: given the balancer's way to throw
+ * `InvalidHash`, a function that checks the hash as `pickUnsafe` does, picks as `pick` does and
+ * returns the endpoint. The balancer hands it out as its `pickUnsafe` (untraced).
+ *
+ * Why: JavaScriptCore keeps one call profile per function literal, so the one `pickUnsafe` literal
+ * of every balancer in a program calls every policy's `pick` from one call site, which it then
+ * calls without inlining (measured on Bun 1.4: 2-3× the plain loop at 3-10,000 endpoints). A
+ * literal written in the policy's own module is called only with that policy's picker: the
+ * caller's loop inlines it and the pick under it. V8 is unaffected either way.
+ */
+export const pickUnsafe: unique symbol = Symbol.for("@switchyard/core/pickUnsafe")
+
+/** A picker that may bring its own `pickUnsafe` (see {@link pickUnsafe}). */
+export interface Fast extends Policy.Picker {
+  readonly [pickUnsafe]?: (invalid: (hash: number) => never) => (hash?: number) => Endpoint.Endpoint | undefined
+}
+
+/** Whether `hash` is a request hash: an unsigned 32-bit integer (`-1` is the pickers' "none", never a user's). */
+export const isHash = (hash: number): boolean => typeof hash === "number" && hash >>> 0 === hash
 
 /** The slots a round of distinct picks has handed out. */
 export interface Round {

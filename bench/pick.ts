@@ -8,6 +8,11 @@
  *    `(hash * (M / 2^32)) | 0`, the mapping Maglev uses).
  *    Our random pickers run twice: with `() => Math.random()` (the same source the plain limits
  *    use) and with effect's seeded `Random` (ISAAC, `Random.withSeed(1)`, `.nextDoubleUnsafe()`).
+ *    And what users call, `balancer.pickUnsafe()` of a real `Balancer.makeWith({ policy })`, for
+ *    RoundRobin, LeastPending, PeakEwma, WeightedRoundRobin, Maglev and ShortestExpectedDelay (the
+ *    last against plain P2C, its bound scaled by the `min(n, 5)` candidates it examines). The plain
+ *    limits are bare closures, inlined whole into the bench loop by every runtime: a floor that no
+ *    library behind an interface reaches, kept as it is so the ratios stay comparable over time.
  * 2. Peers (devDependencies of bench/package.json): the picker of @grpc/grpc-js's `round_robin`,
  *    undici's `BalancedPool` upstream selection (`[kGetDispatcher]()`; idle as built, idle with
  *    weights 10-100, and saturated: every upstream but one marked busy through its `needDrain`
@@ -41,6 +46,7 @@ import {
   Policy,
   RingHash,
   RoundRobin,
+  ShortestExpectedDelay,
   WeightedRandom,
   WeightedRoundRobin
 } from "@switchyard/core"
@@ -530,6 +536,22 @@ const ringHashOf = RingHash?.hash
     for (const policy of [RoundRobin.make(), LeastPending.make(), PeakEwma.make(), ...extra]) {
       policy.make({ slots: few, random: mathRandom, now })
     }
+    // and two balancers of each policy measured through one: a built-in picker brings its own
+    // `pickUnsafe`, a function literal that only balancers instantiate
+    for (
+      const policy of [
+        RoundRobin.make(),
+        LeastPending.make(),
+        PeakEwma.make(),
+        WeightedRoundRobin.make(),
+        Maglev.make(),
+        ShortestExpectedDelay.make()
+      ]
+    ) {
+      const b = Effect.runSync(Balancer.makeWith({ policy }))
+      Effect.runSync(b.apply(Change.diff([], few.map((slot) => slot.endpoint))))
+      b.pickUnsafe()
+    }
   }
 }
 
@@ -628,6 +650,7 @@ for (const n of sizes) {
     peer.undiciW
   ])
   const maglevVia = via("Maglev", "t.pickUnsafe(hashes[k & 4095])", Maglev.make(), plain.maglev)
+  const sedVia = via("ShortestExpectedDelay", "t.pickUnsafe()", ShortestExpectedDelay.make(), plain.p2c)
   const lp = add("LeastPending (Math.random)", "t.pick(-1)", picker(LeastPending.make(), mathRandom), plain.p2c, [
     peer.lb
   ])
@@ -763,6 +786,10 @@ for (const n of sizes) {
   viaTarget("Maglev", maglevVia, plain.maglev, 2)
   viaTarget("WeightedRoundRobin", wrrVia, plain.stride, 2)
   if (n === 10_000) viaTarget("WeightedRoundRobin", wrrVia, peer.undici, 2)
+  // ShortestExpectedDelay examines d = min(n, choices) candidates where P2C examines 2: its bound
+  // is the P2C one (2×) scaled by d / 2 (3× at N = 3, 5× from N = 5 on with the default 5 choices)
+  const examined = Math.min(n, ShortestExpectedDelay.defaultChoices)
+  viaTarget("ShortestExpectedDelay", sedVia, plain.p2c, (examined / 2) * 2)
   await undiciPool.close()
 }
 

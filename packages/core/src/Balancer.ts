@@ -655,13 +655,13 @@ const build = (options: {
       policy: policy.name,
       pick,
       pickHash: (hash) => Effect.suspend(() => isHash(hash) ? pickExit(hash) : Exit.fail(invalidHash(hash))),
-      // untraced: the picker's own `pickUnsafe` when it has one (`slotTable.pickUnsafe` says why),
+      // untraced: the picker's own `pickUnsafe` when it has one (`slotTable.PickUnsafe` says why),
       // else the picker called directly (no pick count), in a function small enough for
       // JavaScriptCore to inline into the caller's loop (its budget counts this function's
       // bytecode, not its callees'); no write to the slot, which at 10,000 endpoints is a cache
       // miss of its own
       pickUnsafe: trace === undefined
-        ? picker[slotTable.pickUnsafe]?.(throwInvalidHash) ?? ((hash) => {
+        ? slotTable.fastOf(picker)?.(throwInvalidHash) ?? ((hash) => {
           const slot = picker.pick(hash === undefined ? -1 : isHash(hash) ? hash : throwInvalidHash(hash))
           return slot === undefined ? undefined : slot.endpoint
         })

@@ -160,7 +160,7 @@ export const make = (options?: { readonly tableSize?: number | undefined }): Pol
       const entryOf = (h: number): number =>
         h < 0 ? Math.floor(context.random() * table.size) : maglevImpl.entryOf(h >>> 0, table.scale)
       rebuild()
-      const picker: slotTable.Fast = {
+      const picker: Policy.Picker = {
         // entryOf written out: a call to a closure of this picker is not inlined by every JIT once
         // a program has several Maglev pickers (JavaScriptCore: 2 ns → 8 ns per pick)
         pick: (h) => {
@@ -171,12 +171,6 @@ export const make = (options?: { readonly tableSize?: number | undefined }): Pol
           // inlined is boxed, an allocation per pick (the policy conformance suite measures it)
           const entry = h < 0 ? Math.floor(context.random() * size) : ((h >>> 0) * table.scale) | 0
           return slots[table.entries[entry]!]
-        },
-        // this module's own `Balancer.pickUnsafe` (see `slotTable.pickUnsafe`)
-        [slotTable.pickUnsafe]: (invalid) => (hash) => {
-          if (hash !== undefined && !slotTable.isHash(hash)) invalid(hash)
-          const slot = picker.pick(hash === undefined ? -1 : hash)
-          return slot === undefined ? undefined : slot.endpoint
         },
         explain: (h) => {
           if (dirty) rebuild()
@@ -206,6 +200,12 @@ export const make = (options?: { readonly tableSize?: number | undefined }): Pol
           if (dirty) rebuild()
         }
       }
+      // this module's own `Balancer.pickUnsafe` (see `slotTable.PickUnsafe`)
+      slotTable.fast(picker, (invalid) => (hash) => {
+        if (hash !== undefined && !slotTable.isHash(hash)) invalid(hash)
+        const slot = picker.pick(hash === undefined ? -1 : hash)
+        return slot === undefined ? undefined : slot.endpoint
+      })
       return picker
     }
   }

@@ -44,7 +44,7 @@ export const make = (): Policy.Policy => ({
       else if (++cursor >= n) cursor = 0
       return slots[cursor]
     }
-    const picker: table.Fast = {
+    const picker: Policy.Picker = {
       ...Policy.stateless,
       pick,
       explain: () => {
@@ -55,14 +55,14 @@ export const make = (): Policy.Policy => ({
           candidates: chosen === undefined ? [] : [{ address: chosen.endpoint.address, score: cursor }],
           note: `turn ${cursor} of ${slots.length}`
         }
-      },
-      // this module's own `Balancer.pickUnsafe` (see `table.pickUnsafe`)
-      [table.pickUnsafe]: (invalid) => (hash) => {
-        if (hash !== undefined && !table.isHash(hash)) invalid(hash)
-        const slot = pick()
-        return slot === undefined ? undefined : slot.endpoint
       }
     }
+    // this module's own `Balancer.pickUnsafe` (see `table.PickUnsafe`)
+    table.fast(picker, (invalid) => (hash) => {
+      if (hash !== undefined && !table.isHash(hash)) invalid(hash)
+      const slot = pick()
+      return slot === undefined ? undefined : slot.endpoint
+    })
     return picker
   }
 })

@@ -208,14 +208,8 @@ const picker = (context: Policy.Host, settings: Settings): Policy.Picker => {
   const note = `${d} random candidates (every endpoint when there are at most ${d}); the lowest expected delay ` +
     `(ms) = service time × (pending + 1) / concurrency × (1 + ${penalty} × failure rate) wins`
 
-  const self: table.Fast = {
+  const self: Policy.Picker = {
     pick: () => pick(undefined),
-    // this module's own `Balancer.pickUnsafe` (see `table.pickUnsafe`)
-    [table.pickUnsafe]: (invalid) => (hash) => {
-      if (hash !== undefined && !table.isHash(hash)) invalid(hash)
-      const slot = pick(undefined)
-      return slot === undefined ? undefined : slot.endpoint
-    },
     explain: () => {
       const candidates: Array<Policy.Candidate> = []
       const chosen = pick((i, score) => {
@@ -312,5 +306,11 @@ const picker = (context: Policy.Host, settings: Settings): Policy.Picker => {
       }
     }
   }
+  // this module's own `Balancer.pickUnsafe` (see `table.PickUnsafe`)
+  table.fast(self, (invalid) => (hash) => {
+    if (hash !== undefined && !table.isHash(hash)) invalid(hash)
+    const slot = pick(undefined)
+    return slot === undefined ? undefined : slot.endpoint
+  })
   return self
 }

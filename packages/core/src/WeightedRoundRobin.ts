@@ -79,14 +79,8 @@ export const make = (): Policy.Policy => ({
       if (dirty) rebuild()
       return stride.next(schedule)
     }
-    const picker: table.Fast = {
+    const picker: Policy.Picker = {
       pick,
-      // this module's own `Balancer.pickUnsafe` (see `table.pickUnsafe`)
-      [table.pickUnsafe]: (invalid) => (hash) => {
-        if (hash !== undefined && !table.isHash(hash)) invalid(hash)
-        const slot = pick()
-        return slot === undefined ? undefined : slot.endpoint
-      },
       explain: () => {
         if (dirty) rebuild()
         const next = stride.upcoming(schedule, 8, Math.min(schedule.size * schedule.max, 2 * schedule.size + 4096))
@@ -117,6 +111,12 @@ export const make = (): Policy.Policy => ({
         if (dirty) rebuild()
       }
     }
+    // this module's own `Balancer.pickUnsafe` (see `table.PickUnsafe`)
+    table.fast(picker, (invalid) => (hash) => {
+      if (hash !== undefined && !table.isHash(hash)) invalid(hash)
+      const slot = pick()
+      return slot === undefined ? undefined : slot.endpoint
+    })
     return picker
   }
 })

@@ -188,6 +188,20 @@ describe("Balancer", () => {
       }
     }))
 
+  it.effect("pickUnsafe picks through a user's wrapper that copies a built-in picker and replaces its pick", () =>
+    Effect.gen(function*() {
+      for (const inner of [RoundRobin.make(), LeastPending.make(), PeakEwma.make(), Maglev.make(), RingHash.make()]) {
+        // always the last endpoint: a wrapper written as `{ ...inner, pick }`
+        const policy: Policy.Policy = {
+          name: `last(${inner.name})`,
+          make: (context) => ({ ...inner.make(context), pick: () => context.slots[context.slots.length - 1] })
+        }
+        const balancer = yield* Balancer.makeWith({ key: "api", policy })
+        yield* balancer.apply(Change.diff([], three, { key: "api" }))
+        for (let i = 0; i < 20; i++) assert.strictEqual(balancer.pickUnsafe()?.address, three[2]!.address, inner.name)
+      }
+    }).pipe(Effect.scoped))
+
   it.effect("with trace, every pick reports its candidates and scores and picks what it reports", () =>
     Effect.gen(function*() {
       for (const [name, policy] of policies) {

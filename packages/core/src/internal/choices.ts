@@ -127,26 +127,26 @@ export const policy = (name: string, load: Load.Load): Policy.Policy => ({
     const slots = context.slots
     const random = context.random
     const note = `two random candidates; the lower ${load.unit} wins, a tie goes to the first`
-    const picker: table.Fast = {
+    const picker: Policy.Picker = {
       pick: () => pick(slots, random),
       explain: () => explain(slots, random, load, context.now(), name, note),
       added: noop,
       removed: noop,
       updated: noop,
-      rebalanced: noop,
-      // `pick` written out (see `table.pickUnsafe`): its call to `random` is then one that only
-      // balancers make, always to their one random function, which JavaScriptCore inlines
-      [table.pickUnsafe]: (invalid) => (hash) => {
-        if (hash !== undefined && !table.isHash(hash)) invalid(hash)
-        const n = slots.length
-        if (n < 2) return slots[0]?.endpoint
-        const u = random()
-        const i = sample.first(u, n)
-        const a = slots[i]!
-        const b = slots[sample.second(u, n, i)]!
-        return (b.cost < a.cost ? b : a).endpoint
-      }
+      rebalanced: noop
     }
+    // `pick` written out (see `table.PickUnsafe`): its call to `random` is then one that only
+    // balancers make, always to their one random function, which JavaScriptCore inlines
+    table.fast(picker, (invalid) => (hash) => {
+      if (hash !== undefined && !table.isHash(hash)) invalid(hash)
+      const n = slots.length
+      if (n < 2) return slots[0]?.endpoint
+      const u = random()
+      const i = sample.first(u, n)
+      const a = slots[i]!
+      const b = slots[sample.second(u, n, i)]!
+      return (b.cost < a.cost ? b : a).endpoint
+    })
     return picker
   }
 })

@@ -20,7 +20,7 @@ import * as ewma from "./ewma.ts"
 export interface Table {
   /** The live slots, in the picker's `context.slots` order. */
   readonly slots: ReadonlyArray<Policy.Slot>
-  readonly picker: Fast
+  readonly picker: Policy.Picker
   /** The policy's load metric (`Load.pending` when it has none). */
   readonly load: Load.Load
   /** The live slot of `address`. */
@@ -53,9 +53,9 @@ export interface Table {
 }
 
 /**
- * The key of a built-in picker's own `Balancer.pickUnsafe`: given the balancer's way to throw
- * `InvalidHash`, a function that checks the hash as `pickUnsafe` does, picks as `pick` does and
- * returns the endpoint. The balancer hands it out as its `pickUnsafe` (untraced).
+ * A built-in picker's own `Balancer.pickUnsafe`: given the balancer's way to throw `InvalidHash`,
+ * a function that checks the hash as `pickUnsafe` does, picks as `pick` does and returns the
+ * endpoint. The balancer hands it out as its `pickUnsafe` (untraced).
  *
  * Why: JavaScriptCore keeps one call profile per function literal, so the one `pickUnsafe` literal
  * of every balancer in a program calls every policy's `pick` from one call site, which it then
@@ -63,12 +63,19 @@ export interface Table {
  * literal written in the policy's own module is called only with that policy's picker: the
  * caller's loop inlines it and the pick under it. V8 is unaffected either way.
  */
-export const pickUnsafe: unique symbol = Symbol.for("@switchyard/core/pickUnsafe")
+export type PickUnsafe = (invalid: (hash: number) => never) => (hash?: number) => Endpoint.Endpoint | undefined
 
-/** A picker that may bring its own `pickUnsafe` (see {@link pickUnsafe}). */
-export interface Fast extends Policy.Picker {
-  readonly [pickUnsafe]?: (invalid: (hash: number) => never) => (hash?: number) => Endpoint.Endpoint | undefined
+// by picker object, so that a copy of a picker with another `pick` (`{ ...inner, pick }`, as a
+// user's wrapper may write) never inherits its original's fast path
+const fastPicks = new WeakMap<Policy.Picker, PickUnsafe>()
+
+/** Registers `picker`'s own `pickUnsafe` (see {@link PickUnsafe}). */
+export const fast = (picker: Policy.Picker, pickUnsafe: PickUnsafe): void => {
+  fastPicks.set(picker, pickUnsafe)
 }
+
+/** The `pickUnsafe` registered for exactly this picker object, if any. */
+export const fastOf = (picker: Policy.Picker): PickUnsafe | undefined => fastPicks.get(picker)
 
 /** Whether `hash` is a request hash: an unsigned 32-bit integer (`-1` is the pickers' "none", never a user's). */
 export const isHash = (hash: number): boolean => typeof hash === "number" && hash >>> 0 === hash

@@ -202,6 +202,30 @@ describe("Balancer", () => {
       }
     }).pipe(Effect.scoped))
 
+  it.effect("pickUnsafe returns the endpoint as last updated (same address, new zone or tags), for every policy", () =>
+    Effect.gen(function*() {
+      const policies = [
+        RoundRobin.make(),
+        LeastPending.make(),
+        PeakEwma.make(),
+        WeightedRoundRobin.make(),
+        WeightedRandom.make(),
+        Maglev.make(),
+        RingHash.make()
+      ]
+      const moved = three.map((e) => Endpoint.makeUnsafe({ address: e.address, zone: "eu-2b" }))
+      for (const policy of policies) {
+        const balancer = yield* Balancer.makeWith({ key: "api", policy })
+        yield* balancer.apply(Change.diff([], three, { key: "api" }))
+        balancer.pickUnsafe()
+        yield* balancer.apply(Change.diff(three, moved, { key: "api" }))
+        for (let i = 0; i < 10; i++) {
+          assert.strictEqual(balancer.pickUnsafe(i * 7919)?.zone, "eu-2b", policy.name)
+          assert.strictEqual(balancer.pickUnsafe()?.zone, "eu-2b", policy.name)
+        }
+      }
+    }).pipe(Effect.scoped))
+
   it.effect("with trace, every pick reports its candidates and scores and picks what it reports", () =>
     Effect.gen(function*() {
       for (const [name, policy] of policies) {

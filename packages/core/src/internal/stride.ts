@@ -125,8 +125,14 @@ export const build = <A>(
 
 /** Takes the next turn: the item of the entry that takes it, or `undefined` when empty. */
 export const next = <A>(schedule: Schedule<A>): A | undefined => {
+  const at = nextAt(schedule)
+  return at < 0 ? undefined : schedule.items[at]
+}
+
+/** Takes the next turn: the position of the entry that takes it, or `-1` when empty. */
+export const nextAt = <A>(schedule: Schedule<A>): number => {
   const size = schedule.size
-  if (size === 0) return undefined
+  if (size === 0) return -1
   const credits = schedule.credits
   const weights = schedule.weights
   const max = schedule.max
@@ -136,7 +142,7 @@ export const next = <A>(schedule: Schedule<A>): A | undefined => {
     if (credit >= 0) {
       credits[j] = credit - max
       schedule.cursor = j + 1 === size ? 0 : j + 1
-      return schedule.items[j]
+      return j
     }
     credits[j] = credit
     j = j + 1 === size ? 0 : j + 1

@@ -200,22 +200,23 @@ const picker = (context: Policy.Host, settings: Settings): Policy.Picker => {
     shuffled = false
     for (let i = 0; i < own.length; i++) order[i] = i
   }
-  const pick = (visit: ((index: number, score: number) => void) | undefined): Policy.Slot | undefined => {
+  const pick = (): Policy.Slot | undefined => {
     if (shuffled) reorder()
-    const i = choices.best(own, unit, d, order, random, visit)
+    const i = choices.best(own, unit, d, order, random)
     return i < 0 ? undefined : own[i]
   }
   const note = `${d} random candidates (every endpoint when there are at most ${d}); the lowest expected delay ` +
     `(ms) = service time × (pending + 1) / concurrency × (1 + ${penalty} × failure rate) wins`
 
   const self: Policy.Picker = {
-    pick: () => pick(undefined),
+    pick,
     explain: () => {
-      const candidates: Array<Policy.Candidate> = []
-      const chosen = pick((i, score) => {
-        candidates.push({ address: own[i]!.endpoint.address, score })
-      })
+      const chosen = pick()
       const n = own.length
+      const candidates = choices.examined(n, d, order).map((i): Policy.Candidate => ({
+        address: own[i]!.endpoint.address,
+        score: choices.score(own, unit, i)
+      }))
       return {
         policy: NAME,
         chosen: chosen?.endpoint.address,
@@ -309,7 +310,7 @@ const picker = (context: Policy.Host, settings: Settings): Policy.Picker => {
   // this module's own `Balancer.pickUnsafe` (see `table.PickUnsafe`)
   table.fast(self, (invalid) => (hash) => {
     if (hash !== undefined && !table.isHash(hash)) invalid(hash)
-    const slot = pick(undefined)
+    const slot = pick()
     return slot === undefined ? undefined : slot.endpoint
   })
   return self

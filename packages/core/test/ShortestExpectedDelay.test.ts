@@ -107,9 +107,8 @@ describe("ShortestExpectedDelay", () => {
     const random = () => (state = (state * 48271) % 2147483647) / 2147483647
     const picks = 60_000
     for (let k = 0; k < picks; k++) {
-      choices.best(slots, unit, 3, order, random, (i) => {
-        seen[i]!++
-      })
+      choices.best(slots, unit, 3, order, random)
+      for (const i of choices.examined(n, 3, order)) seen[i]!++
     }
     for (const count of seen) assert.approximately(count / (picks * 3), 1 / n, 0.01)
     assert.deepStrictEqual([...order].sort(), [0, 1, 2, 3, 4, 5])

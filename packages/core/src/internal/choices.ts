@@ -54,14 +54,14 @@ export const explain = (
 }
 
 /**
- * Best of `d` distinct random slots by `unit[i] × (slots[i].pending + 1)`, lower wins, a tie going
- * to the first candidate drawn; with `d ≥ n`, every slot, in order from a random start (one draw).
- * Otherwise the candidates are a partial Fisher-Yates shuffle of `order`, a permutation of
- * `[0, n)` the caller keeps (any permutation will do, the shuffle leaves one), so they are always
- * distinct. One random double serves several candidates, each drawn from the fraction the one
- * before left (as in `sample.ts`), while their joint outcomes number at most 2^40: one draw per
- * pick of 5 among 100, two among 10,000. `visit`, for `explain`, hears each candidate and its score; the draws
- * are the same with or without it. The index of the chosen slot, `-1` when there is none.
+ * Best of `d` distinct random slots by {@link score}, lower wins, a tie going to the first
+ * candidate drawn; with `d ≥ n`, every slot, in order from a random start (one draw). Otherwise the
+ * candidates are a partial Fisher-Yates shuffle of `order`, a permutation of `[0, n)` the caller
+ * keeps (any permutation will do, the shuffle leaves one): they are always distinct, and after the
+ * pick they are `order[0]` to `order[d - 1]` (which is how `explain` lists them without a second
+ * loop on the hot path). One random double serves several candidates, each drawn from the fraction
+ * the one before left (as in `sample.ts`), while their joint outcomes number at most 2^40: one draw
+ * per pick of 5 among 100, two among 10,000. The index of the chosen slot, `-1` when there is none.
  * O(min(d, n)), allocation-free.
  */
 export const best = (
@@ -69,8 +69,7 @@ export const best = (
   unit: Float64Array,
   d: number,
   order: Int32Array,
-  random: () => number,
-  visit: ((index: number, score: number) => void) | undefined
+  random: () => number
 ): number => {
   const n = slots.length
   if (n < 2) return n - 1
@@ -80,11 +79,10 @@ export const best = (
     const start = sample.first(random(), n)
     for (let k = 0; k < n; k++) {
       const i = start + k < n ? start + k : start + k - n
-      const score = unit[i]! * (slots[i]!.pending + 1)
-      if (visit !== undefined) visit(i, score)
-      if (score < least || chosen < 0) {
+      const s = unit[i]! * (slots[i]!.pending + 1)
+      if (s < least || chosen < 0) {
         chosen = i
-        least = score
+        least = s
       }
     }
     return chosen
@@ -106,15 +104,22 @@ export const best = (
     const i = order[r]!
     order[r] = order[j]!
     order[j] = i
-    const score = unit[i]! * (slots[i]!.pending + 1)
-    if (visit !== undefined) visit(i, score)
-    if (score < least || chosen < 0) {
+    const s = unit[i]! * (slots[i]!.pending + 1)
+    if (s < least || chosen < 0) {
       chosen = i
-      least = score
+      least = s
     }
   }
   return chosen
 }
+
+/** The candidates {@link best} examined in its last pick over `n` slots: their indices. */
+export const examined = (n: number, d: number, order: Int32Array): ReadonlyArray<number> =>
+  d >= n ? Array.from({ length: n }, (_, i) => i) : Array.from(order.subarray(0, d))
+
+/** What {@link best} compares for slot `i`: its time per request × (pending + 1). */
+export const score = (slots: ReadonlyArray<Policy.Slot>, unit: Float64Array, i: number): number =>
+  unit[i]! * (slots[i]!.pending + 1)
 
 /** How many equally likely outcomes one random double is used for in `best`: 2^40. */
 const SPAN = 2 ** 40

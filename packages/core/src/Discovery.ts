@@ -172,12 +172,29 @@ const whatFailed: Record<Exclude<Reason, "Options">, string> = {
 
 /**
  * What a custom source yields for each update: the raw payload (decoded with
- * `Endpoint.decodeAll`), or why fetching it failed.
+ * `Endpoint.decodeAll`), or why fetching it failed (a failure that is an {@link Invalid} is a
+ * source that answered with something that is not a list of endpoints: reason `"Decode"`).
  *
  * @category models
  * @since 0.1.0
  */
 export type Payload = Result.Result<unknown, unknown>
+
+/**
+ * The failure of a {@link Payload} for an answer that arrived but is not a valid list (a file that
+ * is not JSON, a message too large): the update is rejected with reason `"Decode"` and this
+ * `detail`, where any other failure is reason `"Fetch"`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export class Invalid {
+  readonly _tag = "Invalid"
+  readonly detail: string
+  constructor(detail: string) {
+    this.detail = detail
+  }
+}
 
 /**
  * What to do with an update that lists no endpoints: `"reject"` it (the default: the last good set
@@ -700,7 +717,19 @@ const decodePayload = (
   payload: Payload,
   settings: Settings
 ): Result.Result<ReadonlyArray<Endpoint.Endpoint>, Refusal> => {
-  if (Result.isFailure(payload)) return Result.fail({ reason: "Fetch", detail: describe(payload.failure) })
+  if (Result.isFailure(payload)) {
+    const failure = payload.failure
+    const invalid = failure instanceof Invalid
+      ? failure
+      : Cause.isCause(failure)
+      ? failure.reasons.find(Cause.isFailReason)?.error
+      : undefined
+    return Result.fail(
+      invalid instanceof Invalid
+        ? { reason: "Decode", detail: invalid.detail }
+        : { reason: "Fetch", detail: describe(failure) }
+    )
+  }
   const decoded = Endpoint.decodeAllResult(payload.success)
   if (Result.isFailure(decoded)) return Result.fail({ reason: "Decode", detail: decoded.failure.message })
   if (decoded.success.length === 0 && !settings.acceptEmpty) {

@@ -189,8 +189,9 @@ export const notSentTags: ReadonlyArray<string> = [
 
 /**
  * The default `retryOn`. It is `true` for an error with a boolean `retryable` field set to
- * `true`. For an error without one, it is `true` when the `_tag` is in {@link retryableTags}. An
- * explicit `retryable: false` wins over the tag.
+ * `true`. For an error without one, it is `true` when the `_tag` is in {@link retryableTags}, and
+ * for an effect `HttpClientError` whose reason is a `TransportError` (the connection failed or
+ * broke). An explicit `retryable: false` wins over the tag.
  *
  * **Example**
  *
@@ -215,13 +216,16 @@ export const isRetryable = (error: unknown): boolean => {
   const flag = (error as { readonly retryable?: unknown }).retryable
   if (typeof flag === "boolean") return flag
   const tag = (error as { readonly _tag?: unknown })._tag
-  return typeof tag === "string" && retryableTags.includes(tag)
+  return typeof tag === "string" && (retryableTags.includes(tag) || transportReason(error) !== undefined)
 }
 
 /**
  * The default `notSent`. It is `true` for an error with a boolean `sent` field set to `false`.
- * For an error without one, it is `true` when the `_tag` is in {@link notSentTags}. Only these
- * errors are retried for a request that is not idempotent.
+ * For an error without one, it is `true` when the `_tag` is in {@link notSentTags}, and for an
+ * effect `HttpClientError` whose `TransportError` is a refused connection, in the shape each
+ * runtime gives it: an `ECONNREFUSED` `code` on the error or on a `cause` under it (Node's
+ * fetch and node:http, Bun), or a message saying "Connection refused" (Deno's fetch, which has
+ * no code). Only these errors are retried for a request that is not idempotent.
  *
  * @category guards
  * @since 0.1.0
@@ -231,7 +235,29 @@ export const isNotSent = (error: unknown): boolean => {
   const sent = (error as { readonly sent?: unknown }).sent
   if (typeof sent === "boolean") return !sent
   const tag = (error as { readonly _tag?: unknown })._tag
-  return typeof tag === "string" && notSentTags.includes(tag)
+  if (typeof tag !== "string") return false
+  if (notSentTags.includes(tag)) return true
+  const transport = transportReason(error)
+  return transport !== undefined && refused(transport.cause, 0)
+}
+
+/** The `TransportError` reason of an effect `HttpClientError`, if it is one. */
+const transportReason = (error: object): { readonly cause?: unknown } | undefined => {
+  if ((error as { readonly _tag?: unknown })._tag !== "HttpClientError") return undefined
+  const reason = (error as { readonly reason?: unknown }).reason
+  return typeof reason === "object" && reason !== null &&
+      (reason as { readonly _tag?: unknown })._tag === "TransportError"
+    ? reason as { readonly cause?: unknown }
+    : undefined
+}
+
+/** Whether `u`, or a `cause` under it (at most 4 deep), is a refused connection. */
+const refused = (u: unknown, depth: number): boolean => {
+  if (typeof u !== "object" || u === null || depth > 4) return false
+  const { code, message, cause } = u as { readonly code?: unknown; readonly message?: unknown; readonly cause?: unknown }
+  if (code === "ECONNREFUSED") return true
+  if (typeof message === "string" && /connection refused/i.test(message)) return true
+  return refused(cause, depth + 1)
 }
 
 // -----------------------------------------------------------------------------

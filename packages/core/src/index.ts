@@ -5,6 +5,9 @@
  */
 
 /** @since 0.1.0 */
+export * as BalancedHttpClient from "./BalancedHttpClient.ts"
+
+/** @since 0.1.0 */
 export * as Balancer from "./Balancer.ts"
 
 /** @since 0.1.0 */
@@ -24,6 +27,9 @@ export * as DiscoveryEvent from "./DiscoveryEvent.ts"
 
 /** @since 0.1.0 */
 export * as Endpoint from "./Endpoint.ts"
+
+/** @since 0.1.0 */
+export * as FileDiscovery from "./FileDiscovery.ts"
 
 /** @since 0.1.0 */
 export * as Health from "./Health.ts"

@@ -6,7 +6,8 @@
  *
  * - It prints `listening <port>` once it accepts connections (port 0: the system picks one).
  * - `GET /...` answers 200 with `{"name","port"}` after `latencyMs` (default 2) × its slow-down
- *   factor; `GET /status/503` answers that status; `POST /admin/slow?factor=10` sets the factor.
+ *   factor; `GET /status/503` answers that status; `POST /admin/slow?factor=10` sets the factor;
+ *   `POST /admin/fail?status=500` makes every request answer 500 (`status=0` stops it).
  * - It stops by itself: when its standard input closes (its parent is gone) and after 10 minutes
  *   at most.
  */
@@ -17,6 +18,7 @@ const port = Number(process.argv[2] ?? 0)
 const name = process.argv[3] ?? `backend-${port}`
 const latency = Number(process.argv[4] ?? 2)
 let factor = 1
+let failing = 0 // a status every request gets, when set
 
 const server = http.createServer((request, response) => {
   const url = new URL(request.url ?? "/", "http://backend")
@@ -25,7 +27,12 @@ const server = http.createServer((request, response) => {
     response.writeHead(204).end()
     return
   }
-  const status = url.pathname.startsWith("/status/") ? Number(url.pathname.slice(8)) : 200
+  if (request.method === "POST" && url.pathname === "/admin/fail") {
+    failing = Number(url.searchParams.get("status") ?? 0)
+    response.writeHead(204).end()
+    return
+  }
+  const status = failing !== 0 ? failing : url.pathname.startsWith("/status/") ? Number(url.pathname.slice(8)) : 200
   setTimeout(() => {
     response.writeHead(status, { "content-type": "application/json" })
     response.end(JSON.stringify({ name, port: (server.address() as { port: number }).port }))

@@ -61,3 +61,9 @@ export const slow = async (backend: Backend, factor: number): Promise<void> => {
   const response = await fetch(`http://${backend.address}/admin/slow?factor=${factor}`, { method: "POST" })
   await response.body?.cancel()
 }
+
+/** Makes every request to a backend answer `status` (0: back to normal). */
+export const fail = async (backend: Backend, status: number): Promise<void> => {
+  const response = await fetch(`http://${backend.address}/admin/fail?status=${status}`, { method: "POST" })
+  await response.body?.cancel()
+}

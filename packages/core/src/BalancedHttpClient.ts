@@ -160,20 +160,16 @@ export const layer = (options?: {
       const inner = yield* HttpClient.HttpClient
       const registry = yield* Registry.Registry
       const { classifyTry, retry, retryStatuses, targetOf } = settings
-      const send = (
-        balancer: Balancer.Balancer,
-        request: HttpClientRequest.HttpClientRequest,
-        endpoint: Endpoint.Endpoint
-      ) =>
-        balancer.useEndpoint(endpoint, (e) => {
-          const sent = inner.execute(withEndpoint(request, e))
-          if (retry === undefined) return sent
-          return Effect.flatMap(
-            sent,
-            (response) =>
-              retryStatuses.has(response.status) ? Effect.fail(new RetryableStatus(response)) : Effect.succeed(response)
-          )
-        }, { classify: classifyTry })
+      // one try: the response, or a response to retry as a failure (only with a retry policy)
+      const send = (request: HttpClientRequest.HttpClientRequest, endpoint: Endpoint.Endpoint) => {
+        const sent = inner.execute(withEndpoint(request, endpoint))
+        if (retry === undefined) return sent
+        return Effect.flatMap(
+          sent,
+          (response) =>
+            retryStatuses.has(response.status) ? Effect.fail(new RetryableStatus(response)) : Effect.succeed(response)
+        )
+      }
       const execute = (
         request: HttpClientRequest.HttpClientRequest
       ): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError> => {
@@ -182,10 +178,10 @@ export const layer = (options?: {
         return Effect.gen(function*() {
           const balancer = yield* registry.get(target)
           yield* balancer.ready
-          if (retry === undefined) return yield* balancer.use((e) => send(balancer, request, e))
+          if (retry === undefined) return yield* balancer.use((e) => send(request, e), { classify: classifyTry })
           // a request of a safe method (GET, HEAD, OPTIONS, TRACE) may be sent twice
           const policy = retry.idempotent || !safeMethods.has(request.method) ? retry : { ...retry, idempotent: true }
-          return yield* Retry.use(balancer, (e) => send(balancer, request, e), policy)
+          return yield* Retry.use(balancer, (e) => send(request, e), policy, { classify: classifyTry })
         }).pipe(
           Effect.catch((error: unknown) =>
             error instanceof RetryableStatus

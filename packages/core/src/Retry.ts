@@ -254,7 +254,11 @@ const transportReason = (error: object): { readonly cause?: unknown } | undefine
 /** Whether `u`, or a `cause` under it (at most 4 deep), is a refused connection. */
 const refused = (u: unknown, depth: number): boolean => {
   if (typeof u !== "object" || u === null || depth > 4) return false
-  const { code, message, cause } = u as { readonly code?: unknown; readonly message?: unknown; readonly cause?: unknown }
+  const { code, message, cause } = u as {
+    readonly code?: unknown
+    readonly message?: unknown
+    readonly cause?: unknown
+  }
   if (code === "ECONNREFUSED") return true
   if (typeof message === "string" && /connection refused/i.test(message)) return true
   return refused(cause, depth + 1)
@@ -356,7 +360,8 @@ export const make = <E = unknown>(options?: {
  *   Once every endpoint of the set has been tried, a fresh `picks()` starts a new round.
  * - Every attempt goes through `balancer.useEndpoint`. Pending counts, latency and outcomes are
  *   therefore tracked, and an interrupted attempt releases its endpoint. A timed-out attempt is
- *   recorded as a failure of its endpoint.
+ *   recorded as a failure of its endpoint. `options.classify` says what each attempt's exit means
+ *   for its endpoint, as for `Balancer.use` (default `Balancer.classifyExit`).
  * - When retrying stops, the call fails with the **last attempt's error**, with its original
  *   `Cause`. This happens when the error is not retryable, or not safe to retry, or when the
  *   attempts run out or the schedule ends. Only the deadline and the budget fail with errors of
@@ -391,7 +396,8 @@ export const make = <E = unknown>(options?: {
 export const use = <A, E extends P, R, P = unknown>(
   balancer: Balancer.Balancer,
   f: (endpoint: Endpoint.Endpoint) => Effect.Effect<A, E, R>,
-  policy: Retry<P>
+  policy: Retry<P>,
+  options?: { readonly classify?: ((exit: Exit.Exit<A, E | AttemptTimedOut>) => Balancer.Classification) | undefined }
 ): Effect.Effect<
   A,
   E | Balancer.PickError | AttemptTimedOut | DeadlineExceeded | Budget.BudgetExhausted | Options.OptionError,
@@ -399,11 +405,13 @@ export const use = <A, E extends P, R, P = unknown>(
 > => {
   if (policy.error !== undefined) return Effect.fail(policy.error)
   const deadline = policy.deadline
-  if (deadline === undefined) return Effect.suspend(() => run(balancer, f, policy, { attempts: 0, start: 0 }))
+  if (deadline === undefined) {
+    return Effect.suspend(() => run(balancer, f, policy, { attempts: 0, start: 0 }, options?.classify))
+  }
   return Effect.suspend(() => {
     const progress: Progress = { attempts: 0, start: 0 }
     const deadlineMillis = Duration.toMillis(deadline)
-    return Effect.timeoutOrElse(run(balancer, f, policy, progress), {
+    return Effect.timeoutOrElse(run(balancer, f, policy, progress, options?.classify), {
       duration: deadline,
       orElse: () =>
         Effect.fail(
@@ -449,7 +457,8 @@ const run = <A, E extends P, R, P>(
   balancer: Balancer.Balancer,
   f: (endpoint: Endpoint.Endpoint) => Effect.Effect<A, E, R>,
   policy: Retry<P>,
-  progress: Progress
+  progress: Progress,
+  classify: ((exit: Exit.Exit<A, E | AttemptTimedOut>) => Balancer.Classification) | undefined
 ): Effect.Effect<A, E | Balancer.PickError | AttemptTimedOut | DeadlineExceeded | Budget.BudgetExhausted, R> =>
   Effect.gen(function*() {
     const clock = yield* Clock.Clock
@@ -474,7 +483,7 @@ const run = <A, E extends P, R, P>(
           duration: policy.perTryTimeout,
           orElse: () => Effect.fail(new AttemptTimedOut({ endpoint: e.address, timeoutMillis, attempt }))
         })
-      }))
+      }, { classify }))
       if (Exit.isSuccess(exit)) return exit.value
       const cause = exit.cause
       if (Cause.hasDies(cause) || Cause.hasInterrupts(cause)) return yield* Effect.failCause(cause)

@@ -8,8 +8,8 @@ import { fileURLToPath } from "node:url"
 
 const script = fileURLToPath(new URL("./backend.ts", import.meta.url))
 
-/** The command that runs a TypeScript file with this runtime. */
-const runtimeArgs = (file: string, args: ReadonlyArray<string>): [string, Array<string>] =>
+/** The command that runs a TypeScript file with this runtime (Node 24, Bun or Deno). */
+export const runtimeArgs = (file: string, args: ReadonlyArray<string>): [string, Array<string>] =>
   "Deno" in globalThis
     ? [process.execPath, ["run", "-A", "--quiet", file, ...args]]
     : [process.execPath, [file, ...args]]

@@ -1,124 +1,272 @@
 /**
- * switchyard demo: watch a discovery source change over time.
+ * switchyard demo: real HTTP backends, found in a watched file, load-balanced by effect's
+ * HttpClient.
  *
- * The source is a real JSON file of endpoints, polled every 100 ms. An "operator" fiber rewrites
- * the file the way a deploy would: instances come up, one is re-weighted, a canary joins, someone
- * writes a bad weight, the file briefly disappears, then an instance is drained. Every update is
- * printed: changes as diffs, bad updates as typed errors with the last good set kept.
+ * It starts three HTTP backends as child processes on 127.0.0.1, writes their addresses to a JSON
+ * file that `FileDiscovery` watches, and drives traffic at a fixed concurrency through
+ * `BalancedHttpClient` (PeakEwma under OutlierDetection, with retries). Then a script plays an
+ * operator's afternoon: a fourth backend is added to the file, one backend turns 10× slower
+ * (traffic moves away), one is killed (ejected, requests retried elsewhere) and restarted (probed
+ * again, back in rotation). On a terminal it draws a live view; otherwise it prints plain lines.
+ * It exits 0 only if every expectation of the script held, and names the ones that did not.
  *
  * Run it with `npm run demo` (from a fresh clone it installs what it needs first).
  */
+import { NodeFileSystem, NodeHttpClient } from "@effect/platform-node"
 import { NodeServices } from "@switchyard/adapter-node"
-import { Change, Discovery, type Endpoint } from "@switchyard/core"
-import { Clock, Console, Duration, Effect, Fiber, References, Schedule, Stream } from "effect"
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
+import {
+  BalancedHttpClient,
+  type Balancer,
+  FileDiscovery,
+  OutlierDetection,
+  PeakEwma,
+  Registry,
+  Retry
+} from "@switchyard/core"
+import { Clock, Context, Effect, Layer, References } from "effect"
+import { HttpClient } from "effect/http"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import process from "node:process"
+import * as backends from "./backends.ts"
 
-const pollEvery = Duration.millis(100)
+const concurrency = 16
+const latencyMs = 4 // each backend's own latency; "slow" is 10× that
+const tty = process.stdout.isTTY === true && process.env["NO_TTY"] === undefined
 
-/** The deploy the operator plays, one step every 400 ms. */
-const steps: ReadonlyArray<{ readonly say: string; readonly write: ReadonlyArray<unknown> | "delete" }> = [
-  {
-    say: "three instances of checkout come up",
-    write: [
-      { address: "10.0.0.1:8080", zone: "eu-1a" },
-      { address: "10.0.0.2:8080", zone: "eu-1b" },
-      { address: "10.0.0.3:8080", zone: "eu-1c" }
-    ]
-  },
-  {
-    say: "10.0.0.3 is a bigger machine: weight 3",
-    write: [
-      { address: "10.0.0.1:8080", zone: "eu-1a" },
-      { address: "10.0.0.2:8080", zone: "eu-1b" },
-      { address: "10.0.0.3:8080", zone: "eu-1c", weight: 3 }
-    ]
-  },
-  {
-    say: "a canary joins on IPv6, tagged version=2",
-    write: [
-      { address: "10.0.0.1:8080", zone: "eu-1a" },
-      { address: "10.0.0.2:8080", zone: "eu-1b" },
-      { address: "10.0.0.3:8080", zone: "eu-1c", weight: 3 },
-      { address: "[2001:DB8::0:7]:8080", zone: "eu-1a", tags: { version: "2" } }
-    ]
-  },
-  {
-    say: "someone writes a negative weight (the update must be rejected, nothing lost)",
-    write: [
-      { address: "10.0.0.1:8080", zone: "eu-1a", weight: -1 },
-      { address: "10.0.0.2:8080", zone: "eu-1b" }
-    ]
-  },
-  { say: "the file disappears for a moment", write: "delete" },
-  {
-    say: "the file is back, and 10.0.0.1 is drained",
-    write: [
-      { address: "10.0.0.2:8080", zone: "eu-1b" },
-      { address: "10.0.0.3:8080", zone: "eu-1c", weight: 3 },
-      { address: "[2001:db8::7]:8080", zone: "eu-1a", tags: { version: "2" } }
-    ]
-  }
-]
+// -----------------------------------------------------------------------------
+// what the traffic saw, per window
+// -----------------------------------------------------------------------------
+
+interface Window {
+  readonly byBackend: Map<string, number>
+  readonly latencies: Array<number>
+  errors: number
+}
+const freshWindow = (): Window => ({ byBackend: new Map(), latencies: [], errors: 0 })
+let window = freshWindow()
+let total = 0
+
+const percentile = (sorted: ReadonlyArray<number>, q: number): number =>
+  sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!
+
+// -----------------------------------------------------------------------------
+// the program
+// -----------------------------------------------------------------------------
 
 const program = Effect.gen(function*() {
-  const dir = yield* Effect.acquireRelease(
-    Effect.promise(() => mkdtemp(join(tmpdir(), "switchyard-demo-"))),
-    (d) => Effect.promise(() => rm(d, { recursive: true, force: true }))
-  )
-  const file = join(dir, "checkout.json")
-  const start = yield* Clock.currentTimeMillis
-  const stamp = Clock.currentTimeMillis.pipe(Effect.map((t) => `[${((t - start) / 1000).toFixed(2).padStart(5)}s]`))
-  const say = (who: string, text: string) =>
-    stamp.pipe(
-      Effect.flatMap((t) => Console.log(`${t} ${who.padEnd(8)} ${text.split("\n").join(`\n${" ".repeat(17)}`)}`))
-    )
-
-  const readEndpoints = Effect.tryPromise({
-    try: () => readFile(file, "utf8").then((text): unknown => JSON.parse(text)),
-    catch: (cause) => new Error(`cannot read ${file}: ${(cause as Error).message}`)
-  })
-  // polls that keep failing back off: 200 ms, then 320 ms … up to 1 s (the default starts at 1 s)
-  const discovery = Discovery.polling(readEndpoints, Schedule.spaced(pollEvery), {
-    backoff: { initial: "200 millis", max: "1 second" }
-  })
-
-  yield* Console.log(`switchyard demo: watching ${file}, polled every ${Duration.format(pollEvery)}\n`)
-  yield* Effect.promise(() => writeFile(file, "[]"))
-
-  let current: ReadonlyArray<Endpoint.Endpoint> = []
-  const watcher = yield* discovery.updates("checkout").pipe(
-    Stream.runForEach((update) => {
-      if (update._tag === "Rejected") return say("rejected", update.error.message)
-      current = update.change.all
-      return say("change", Change.format(update.change))
-    }),
-    Effect.forkChild
-  )
-
-  yield* Effect.sleep("250 millis")
-  for (const step of steps) {
-    yield* say("operator", step.say)
-    yield* Effect.promise(() =>
-      step.write === "delete" ? rm(file, { force: true }) : writeFile(file, JSON.stringify(step.write, null, 2))
-    )
-    yield* Effect.sleep("400 millis")
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-demo-"))
+  yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+  const file = path.join(dir, "checkout.json")
+  const fleet = new Map<string, backends.Backend>()
+  yield* Effect.addFinalizer(() => Effect.promise(() => Promise.all([...fleet.values()].map(backends.kill))))
+  const startBackend = (name: string, port = 0) =>
+    Effect.promise(async () => {
+      const backend = await backends.start(name, port, latencyMs)
+      fleet.set(name, backend)
+      return backend
+    })
+  // the deployment tooling's way to write the file: a temporary file renamed over it
+  const publish = () =>
+    Effect.sync(() => {
+      const list = [...fleet.values()].map((b) => ({ address: b.address, tags: { name: b.name } }))
+      fs.writeFileSync(`${file}.tmp`, JSON.stringify(list, null, 2))
+      fs.renameSync(`${file}.tmp`, file)
+    })
+  for (const name of ["a", "b", "c"]) yield* startBackend(name)
+  yield* publish()
+  const nameOf = new Map<string, string>() // address → backend name, kept after a kill
+  const remember = () => {
+    for (const b of fleet.values()) nameOf.set(b.address, b.name)
   }
-  yield* Effect.sleep("1 second") // long enough for a backed-off poll to see the last step
-  yield* Fiber.interrupt(watcher)
-  yield* Console.log(`\nfinal set: ${current.map((e) => e.address).join(", ")}`)
-  if (current.length !== 3) {
-    return yield* Effect.die(new Error(`expected 3 endpoints at the end, got ${current.length}`))
-  }
-}).pipe(
-  Effect.scoped,
-  Effect.provide(NodeServices.layer),
-  // the watcher also logs each rejection as a warning; this demo prints them itself
-  Effect.provideService(References.MinimumLogLevel, "Error")
-)
+  remember()
 
-Effect.runPromise(program).catch((error: unknown) => {
-  console.error(error)
-  process.exitCode = 1
+  const discovery = yield* FileDiscovery.make({ path: file })
+  const policy = OutlierDetection.make(PeakEwma.make({ decay: "2 seconds" }), {
+    consecutiveFailures: 3,
+    interval: "250 millis",
+    baseEjectionTime: "1500 millis"
+  })
+  const http = yield* Layer.build(
+    BalancedHttpClient.layer({ retry: Retry.make({ maxAttempts: 3, idempotent: true }) }).pipe(
+      Layer.provideMerge(Registry.layer({ discovery, policy })),
+      Layer.provide(NodeHttpClient.layerNodeHttp)
+    )
+  )
+  const client = Context.get(http, HttpClient.HttpClient)
+  const balancer: Balancer.Balancer = yield* Context.get(http, Registry.Registry).get("checkout")
+  yield* balancer.ready
+
+  // the traffic: `concurrency` workers, each one request after the other
+  const worker = Effect.forever(
+    Effect.gen(function*() {
+      const start = yield* Clock.currentTimeMillis
+      const result = yield* Effect.result(
+        Effect.flatMap(client.get("http://checkout/"), (r) => r.status === 200 ? r.json : Effect.succeed(undefined))
+      )
+      const elapsed = (yield* Clock.currentTimeMillis) - start
+      total++
+      const body = result._tag === "Success" ? result.success as { readonly name?: string } | undefined : undefined
+      if (body?.name === undefined) window.errors++
+      else {
+        window.byBackend.set(body.name, (window.byBackend.get(body.name) ?? 0) + 1)
+        window.latencies.push(elapsed)
+      }
+    })
+  )
+  for (let i = 0; i < concurrency; i++) yield* Effect.forkScoped(worker)
+
+  // -------------------------------------------------------------------------
+  // the view: the last window's share, and the balancer's own view of each endpoint
+  // -------------------------------------------------------------------------
+  const failed: Array<string> = []
+  const passed: Array<string> = []
+  let step = "starting"
+  let stepIndex = 0
+  const steps = 5
+  const began = yield* Clock.currentTimeMillis
+  const show = (seen: Window, seconds: number) =>
+    Effect.gen(function*() {
+      const stats = yield* balancer.snapshot
+      const note = (yield* balancer.explain()).note
+      const count = [...seen.byBackend.values()].reduce((a, b) => a + b, 0)
+      const sorted = [...seen.latencies].sort((a, b) => a - b)
+      const elapsed = ((yield* Clock.currentTimeMillis) - began) / 1000
+      const lines: Array<string> = []
+      const bar = (fraction: number, width: number) => "█".repeat(Math.round(fraction * width)).padEnd(width, "·")
+      lines.push(
+        `switchyard demo  ${elapsed.toFixed(1).padStart(5)} s  [${
+          bar(stepIndex / steps, 20)
+        }] ${stepIndex}/${steps}  ${step}`
+      )
+      lines.push(
+        `  ${(count / seconds).toFixed(0).padStart(6)} req/s   p50 ${
+          percentile(sorted, 0.5).toFixed(0).padStart(3)
+        } ms   p99 ${percentile(sorted, 0.99).toFixed(0).padStart(3)} ms   errors ${seen.errors}   total ${total}`
+      )
+      for (const s of stats) {
+        const name = nameOf.get(s.endpoint.address) ?? "?"
+        const share = count === 0 ? 0 : (seen.byBackend.get(name) ?? 0) / count
+        const ejected = note.includes(`ejected ${s.endpoint.address}`)
+        lines.push(
+          `  ${name} ${s.endpoint.address.padEnd(16)} ${bar(share, 25)} ${
+            (100 * share).toFixed(0).padStart(3)
+          }%  pending ${String(s.pending).padStart(2)}  latency ${(s.latency ?? 0).toFixed(1).padStart(6)} ms  ${
+            ejected ? "EJECTED" : "ok"
+          }`
+        )
+      }
+      if (tty) process.stdout.write(`\x1b[H\x1b[J${lines.join("\n")}\n`)
+      else console.log(lines.join("\n"))
+    })
+
+  /** Runs the traffic for `seconds` in windows of 0.5 s (drawn live on a terminal), returning the last window. */
+  const observe = (seconds: number) =>
+    Effect.gen(function*() {
+      let last = freshWindow()
+      for (let k = 0; k < seconds * 2; k++) {
+        window = freshWindow()
+        yield* Effect.sleep("500 millis")
+        last = window
+        if (tty) yield* show(last, 0.5)
+      }
+      if (!tty) yield* show(last, 0.5)
+      return last
+    })
+  const shareOf = (seen: Window, name: string) => {
+    const count = [...seen.byBackend.values()].reduce((a, b) => a + b, 0)
+    return count === 0 ? 0 : (seen.byBackend.get(name) ?? 0) / count
+  }
+  const expect = (what: string, held: boolean, detail: string) =>
+    Effect.sync(() => {
+      ;(held ? passed : failed).push(`${what} (${detail})`)
+      if (!tty) console.log(`${held ? "  ✓" : "  ✗"} ${what} (${detail})`)
+    })
+  const next = (what: string) =>
+    Effect.sync(() => {
+      stepIndex++
+      step = what
+      if (!tty) console.log(`\n== ${stepIndex}/${steps} ${what}`)
+    })
+
+  if (tty) process.stdout.write("\x1b[2J")
+  yield* next("three backends, found in the file")
+  let seen = yield* observe(2)
+  yield* expect(
+    "all three backends get traffic",
+    ["a", "b", "c"].every((n) => shareOf(seen, n) > 0.1),
+    ["a", "b", "c"].map((n) => `${n} ${(100 * shareOf(seen, n)).toFixed(0)}%`).join(", ")
+  )
+
+  yield* next("backend d is added to the file")
+  yield* startBackend("d")
+  remember()
+  yield* publish()
+  seen = yield* observe(2)
+  yield* expect("d gets traffic", shareOf(seen, "d") > 0.1, `d ${(100 * shareOf(seen, "d")).toFixed(0)}%`)
+
+  yield* next("backend b turns 10× slower")
+  yield* Effect.promise(() => backends.slow(fleet.get("b")!, 10))
+  seen = yield* observe(3)
+  yield* expect(
+    "traffic moves away from b",
+    shareOf(seen, "b") < 0.1,
+    `b ${(100 * shareOf(seen, "b")).toFixed(0)}% of requests, a fair share is 25%`
+  )
+
+  yield* next("backend c is killed")
+  const c = fleet.get("c")!
+  yield* Effect.promise(() => backends.kill(c))
+  const killedAt = total
+  seen = yield* observe(2)
+  const note = (yield* balancer.explain()).note
+  yield* expect(
+    "c is ejected and gets no traffic",
+    shareOf(seen, "c") === 0 && note.includes(`ejected ${c.address}`),
+    note.includes(`ejected ${c.address}`) ? "ejected" : "not ejected"
+  )
+  yield* expect(
+    "requests keep succeeding (retried on another backend)",
+    seen.errors === 0,
+    `${seen.errors} errors in the last window, ${total - killedAt} requests since the kill`
+  )
+
+  yield* next("backend c is restarted on its port")
+  yield* Effect.promise(() => backends.slow(fleet.get("b")!, 1))
+  yield* startBackend("c", c.port)
+  seen = yield* observe(4)
+  yield* expect(
+    "c is probed again and back in rotation",
+    shareOf(seen, "c") > 0.05,
+    `c ${(100 * shareOf(seen, "c")).toFixed(0)}%`
+  )
+
+  stepIndex = steps
+  step = failed.length === 0 ? "done: every expectation held" : `done: ${failed.length} expectation(s) failed`
+  if (tty) yield* show(seen, 0.5)
+  console.log()
+  for (const line of passed) console.log(`  ✓ ${line}`)
+  for (const line of failed) console.log(`  ✗ ${line}`)
+  console.log(
+    failed.length === 0
+      ? `\nevery expectation held (${total} requests)`
+      : `\n${failed.length} expectation(s) did not hold`
+  )
+  return failed.length
 })
+
+Effect.runPromise(
+  program.pipe(
+    Effect.scoped,
+    Effect.provide(Layer.merge(NodeServices.layer, NodeFileSystem.layer)),
+    // the watcher logs each rejection as a warning; the view shows what matters
+    Effect.provideService(References.MinimumLogLevel, "Error")
+  )
+).then(
+  (failures) => process.exit(failures === 0 ? 0 : 1),
+  (error: unknown) => {
+    console.error(error)
+    process.exit(1)
+  }
+)

@@ -29,6 +29,7 @@ echo "== bench smoke (no timing asserted)"
 PICK_QUICK=1 PICK_SIZES=100 $node24 bench/pick.ts >/dev/null 2>&1 || { echo "bench/pick.ts failed to run"; status=1; }
 APPLY_SIZES=1000 APPLY_TRIALS=1 APPLY_CHURNS=1 $node24 bench/apply.ts >/dev/null 2>&1 \
   || { echo "bench/apply.ts failed to run"; status=1; }
+HTTP_QUICK=1 $node24 bench/http.ts >/dev/null 2>&1 || { echo "bench/http.ts failed to run"; status=1; }
 
 run() {
   name=$1; shift

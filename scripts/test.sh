@@ -31,6 +31,10 @@ APPLY_SIZES=1000 APPLY_TRIALS=1 APPLY_CHURNS=1 $node24 bench/apply.ts >/dev/null
   || { echo "bench/apply.ts failed to run"; status=1; }
 HTTP_QUICK=1 $node24 bench/http.ts >/dev/null 2>&1 || { echo "bench/http.ts failed to run"; status=1; }
 
+# the real servers the suites start on 127.0.0.1 (each test starts and stops its own): installed
+# from Debian once, before the first runtime's run
+sh scripts/dns-server.sh install || { echo "installing the DNS server (unbound) failed"; status=1; }
+
 run() {
   name=$1; shift
   echo "== vitest under $name"

@@ -8,4 +8,7 @@
 export * as NodeClock from "./NodeClock.ts"
 
 /** @since 0.1.0 */
+export * as NodeResolver from "./NodeResolver.ts"
+
+/** @since 0.1.0 */
 export * as NodeServices from "./NodeServices.ts"

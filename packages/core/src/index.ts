@@ -26,6 +26,9 @@ export * as Discovery from "./Discovery.ts"
 export * as DiscoveryEvent from "./DiscoveryEvent.ts"
 
 /** @since 0.1.0 */
+export * as DnsDiscovery from "./DnsDiscovery.ts"
+
+/** @since 0.1.0 */
 export * as Endpoint from "./Endpoint.ts"
 
 /** @since 0.1.0 */
@@ -60,6 +63,9 @@ export * as Policy from "./Policy.ts"
 
 /** @since 0.1.0 */
 export * as Registry from "./Registry.ts"
+
+/** @since 0.1.0 */
+export * as Resolver from "./Resolver.ts"
 
 /** @since 0.1.0 */
 export * as Retry from "./Retry.ts"

@@ -3,6 +3,7 @@ import { Balancer, Change, Endpoint, LeastPending, Policy, RoundRobin, WeightedR
 import * as Budget from "@switchyard/core/Budget"
 import * as Retry from "@switchyard/core/Retry"
 import { Cause, Clock, Effect, Exit, Fiber, Random, Schedule, Schema } from "effect"
+import { HttpClientError, HttpClientRequest } from "effect/http"
 import { TestClock } from "effect/testing"
 import * as fc from "fast-check"
 import { params } from "./seed.ts"
@@ -216,6 +217,34 @@ describe("Retry", () => {
       assert.isTrue(Retry.isNotSent({ sent: false }))
       assert.isFalse(Retry.isNotSent({ _tag: "ConnectError", sent: true }))
     }))
+
+  it("an HttpClientError transport error is retryable; a refused connection is not sent, in each runtime's shape", () => {
+    const transport = (cause: unknown) =>
+      new HttpClientError.HttpClientError({
+        reason: new HttpClientError.TransportError({ request: HttpClientRequest.get("http://x/"), cause })
+      })
+    // Node's fetch: TypeError("fetch failed") with the code on its cause; node:http: code on the error;
+    // Bun's fetch: code on the error; Deno's fetch: no code, only the message of a cause
+    const node = Object.assign(new TypeError("fetch failed"), {
+      cause: Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" })
+    })
+    const bun = Object.assign(new TypeError("Unable to connect"), { code: "ECONNREFUSED" })
+    const deno = Object.assign(new TypeError("error sending request"), {
+      cause: new Error("client error (Connect): tcp connect error: Connection refused (os error 111)")
+    })
+    for (const cause of [node, bun, deno]) {
+      assert.isTrue(Retry.isRetryable(transport(cause)))
+      assert.isTrue(Retry.isNotSent(transport(cause)))
+    }
+    const reset = Object.assign(new Error("socket hang up"), { code: "ECONNRESET" })
+    assert.isTrue(Retry.isRetryable(transport(reset)))
+    assert.isFalse(Retry.isNotSent(transport(reset)), "a reset connection may have carried the request")
+    const decode = new HttpClientError.HttpClientError({
+      reason: new HttpClientError.InvalidUrlError({ request: HttpClientRequest.get("http://x/") })
+    })
+    assert.isFalse(Retry.isRetryable(decode))
+    assert.isFalse(Retry.isNotSent(decode))
+  })
 
   it.effect("a defect is never retried", () =>
     Effect.gen(function*() {

@@ -11,7 +11,9 @@
  * - The target of a request is its URL's host name (`http://checkout/cart` → `"checkout"`); the
  *   `target` option maps a request to its target, or to `undefined` to send it to the client below
  *   unchanged (a real host, an etcd watch). The request's host (and port) is replaced by the chosen
- *   endpoint's address; scheme, path, query and headers are kept.
+ *   endpoint's address; scheme, path, query and headers are kept. A `unix:` endpoint cannot be
+ *   named in a URL: a try on one fails with a `TransportError` saying so (and is retried
+ *   elsewhere when `retry` allows).
  * - What a response means for the endpoint's health and latency (`classify`; default
  *   {@link classify}): a 408, 500, 502, 503 or 504 and a transport error or a timeout are
  *   failures (they count for `Health` and `OutlierDetection`), a 429, an interruption and an
@@ -162,6 +164,18 @@ export const layer = (options?: {
       const { classifyTry, retry, retryStatuses, targetOf } = settings
       // one try: the response, or a response to retry as a failure (only with a retry policy)
       const send = (request: HttpClientRequest.HttpClientRequest, endpoint: Endpoint.Endpoint) => {
+        // a URL cannot name a Unix socket: say so, rather than send the request to the logical host
+        if (endpoint.address.startsWith("unix:")) {
+          return Effect.fail(
+            new HttpClientError.HttpClientError({
+              reason: new HttpClientError.TransportError({
+                request,
+                description:
+                  `switchyard: endpoint ${endpoint.address} is a Unix socket, which an HTTP URL cannot address`
+              })
+            })
+          )
+        }
         const sent = inner.execute(withEndpoint(request, endpoint))
         if (retry === undefined) return sent
         return Effect.flatMap(

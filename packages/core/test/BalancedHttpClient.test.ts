@@ -110,6 +110,29 @@ describe("BalancedHttpClient", () => {
     assert.strictEqual(sent.filter((url) => url.endsWith("/gone")).length, 1)
   })
 
+  it("a unix: endpoint fails the try with a TransportError saying why, and nothing is sent", async () => {
+    const { layer, sent } = inner(() => 200)
+    const error = await Effect.runPromise(
+      Effect.flip(Effect.flatMap(HttpClient.HttpClient, (http) => http.get("http://local/x"))).pipe(
+        Effect.provide(
+          BalancedHttpClient.layer().pipe(
+            Layer.provide(
+              Registry.layer({
+                discovery: Discovery.static([Endpoint.makeUnsafe("unix:/run/app.sock")]),
+                policy: RoundRobin.make()
+              })
+            ),
+            Layer.provide(layer)
+          )
+        ),
+        Effect.provideService(References.MinimumLogLevel, "None")
+      )
+    )
+    assert.strictEqual(error.reason._tag, "TransportError")
+    assert.include(error.message, "unix:/run/app.sock is a Unix socket")
+    assert.deepStrictEqual(sent, [])
+  })
+
   it("invalid options fail the layer with an OptionError naming the value", async () => {
     const { layer } = inner(() => 200)
     const attempt = (options: Parameters<typeof BalancedHttpClient.layer>[0]) =>

@@ -25,22 +25,7 @@ install_unbound() {
   if [ -x /usr/sbin/unbound ] && [ -x /usr/sbin/unbound-control ]; then
     return 0
   fi
-  [ "$(id -u)" = 0 ] || die "unbound is not installed and this is not root (id -u = $(id -u)): install the Debian package unbound"
-  command -v apt-get >/dev/null 2>&1 || die "unbound is not installed and there is no apt-get: install unbound"
-  created=""
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-    chmod 755 /usr/sbin/policy-rc.d
-    created=1
-  fi
-  ok=1
-  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends unbound >&2; then
-    echo "dns-server.sh: apt-get install failed; trying apt-get update first" >&2
-    DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 || ok=0
-    [ "$ok" = 1 ] && { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends unbound >&2 || ok=0; }
-  fi
-  [ -n "$created" ] && rm -f /usr/sbin/policy-rc.d
-  [ "$ok" = 1 ] || die "could not install unbound with apt-get"
+  sh "$(dirname "$0")/apt-install.sh" unbound || die "unbound is not installed and apt could not install it"
   # the package may have started a service despite policy-rc.d on some systems: leave it, we use our own port
 }
 

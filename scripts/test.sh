@@ -34,6 +34,7 @@ HTTP_QUICK=1 $node24 bench/http.ts >/dev/null 2>&1 || { echo "bench/http.ts fail
 # the real servers the suites start on 127.0.0.1 (each test starts and stops its own): installed
 # from Debian once, before the first runtime's run
 sh scripts/dns-server.sh install || { echo "installing the DNS server (unbound) failed"; status=1; }
+sh scripts/etcd.sh install >/dev/null || { echo "installing etcd (etcd-server) failed"; status=1; }
 
 run() {
   name=$1; shift

@@ -9,7 +9,7 @@ import { Effect, Metric, Queue, References, Stream } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { afterEach, assert, describe, it } from "vitest"
+import { afterEach, describe, it } from "vitest"
 
 let dirs: Array<string> = []
 afterEach(() => {

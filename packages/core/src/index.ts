@@ -32,6 +32,9 @@ export * as DnsDiscovery from "./DnsDiscovery.ts"
 export * as Endpoint from "./Endpoint.ts"
 
 /** @since 0.1.0 */
+export * as Etcd from "./Etcd.ts"
+
+/** @since 0.1.0 */
 export * as FileDiscovery from "./FileDiscovery.ts"
 
 /** @since 0.1.0 */

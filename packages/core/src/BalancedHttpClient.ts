@@ -8,9 +8,10 @@
  * - `layer` provides `HttpClient` on top of the `HttpClient` below it (`FetchHttpClient.layer` on
  *   every runtime, `NodeHttpClient.layerNodeHttp` on Node): your transport stays yours. It needs a
  *   `Registry`, which holds one balancer per target, made on first use and closed when idle.
- * - The target of a request is its URL's host name (`http://checkout/cart` → `"checkout"`); the
- *   `target` option maps a request to its target, or to `undefined` to send it to the client below
- *   unchanged (a real host, an etcd watch). The request's host (and port) is replaced by the chosen
+ * - The target of a request is its URL's host name (`http://checkout/cart` → `"checkout"`); a URL
+ *   whose host is an IP address (`http://127.0.0.1:2379/...`) goes to the client below unchanged.
+ *   The `target` option maps a request to its target, or to `undefined` to send it to the client
+ *   below unchanged (a real host, an etcd watch). The request's host (and port) is replaced by the chosen
  *   endpoint's address; scheme, path, query and headers are kept. A `unix:` endpoint cannot be
  *   named in a URL: a try on one fails with a `TransportError` saying so (and is retried
  *   elsewhere when `retry` allows).
@@ -318,10 +319,15 @@ const classifyStatus = (status: number): Balancer.Classification =>
 const isHttpClientError = (u: unknown): u is HttpClientError.HttpClientError =>
   typeof u === "object" && u !== null && (u as { readonly _tag?: unknown })._tag === "HttpClientError"
 
-/** The host name of a request's URL (`http://checkout:80/x` → `"checkout"`), `undefined` for a relative URL. */
+/**
+ * The host name of a request's URL (`http://checkout:80/x` → `"checkout"`); `undefined` for a
+ * relative URL and for an IP address (`http://127.0.0.1:2379/...` is a host, not a service).
+ */
 const hostOf = (request: HttpClientRequest.HttpClientRequest): string | undefined => {
   const url = URL.parse(request.url)
-  return url === null || url.hostname === "" ? undefined : url.hostname
+  if (url === null || url.hostname === "") return undefined
+  const host = url.hostname
+  return host.startsWith("[") || /^\d{1,3}(\.\d{1,3}){3}$/.test(host) ? undefined : host
 }
 
 /** `request` sent to `endpoint`: its URL's host and port replaced by the endpoint's address. */

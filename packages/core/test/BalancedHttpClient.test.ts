@@ -91,6 +91,19 @@ describe("BalancedHttpClient", () => {
     assert.deepStrictEqual(sent, ["http://real.example:8080/x"])
   })
 
+  it("by default, a URL whose host is an IP address goes to the client below unchanged", async () => {
+    const { layer, sent } = inner(() => 200)
+    await run(
+      Effect.flatMap(
+        HttpClient.HttpClient,
+        (http) => Effect.andThen(http.get("http://127.0.0.1:2379/v3/kv/range"), http.get("http://[::1]:8080/x"))
+      ),
+      undefined,
+      layer
+    )
+    assert.deepStrictEqual(sent, ["http://127.0.0.1:2379/v3/kv/range", "http://[::1]:8080/x"])
+  })
+
   it("a 503 is retried on the other endpoint; a 404 is not retried", async () => {
     const { layer, sent } = inner((url) => url.includes("/gone") ? 404 : url.includes(":81") ? 503 : 200)
     const statuses = await run(

@@ -10,13 +10,20 @@
  * again, back in rotation). On a terminal it draws a live view; otherwise it prints plain lines.
  * It exits 0 only if every expectation of the script held, and names the ones that did not.
  *
- * Run it with `npm run demo` (from a fresh clone it installs what it needs first).
+ * With `--discovery etcd` (when etcd is installed: `sh scripts/etcd.sh install` as root) it starts
+ * a real etcd on 127.0.0.1, registers each backend under `/services/checkout/` with
+ * `Etcd.register` and discovers them with `Etcd.discovery` instead of the file.
+ *
+ * Run it with `npm run demo` (from a fresh clone it installs what it needs first), or
+ * `npm run demo -- --discovery etcd`.
  */
 import { NodeFileSystem, NodeHttpClient } from "@effect/platform-node"
 import { NodeServices } from "@switchyard/adapter-node"
 import {
   BalancedHttpClient,
   type Balancer,
+  type Discovery,
+  Etcd,
   FileDiscovery,
   OutlierDetection,
   PeakEwma,
@@ -24,16 +31,24 @@ import {
   Retry
 } from "@switchyard/core"
 import { Clock, Context, Effect, Layer, References } from "effect"
-import { HttpClient } from "effect/http"
+import { FetchHttpClient, HttpClient } from "effect/http"
+import { execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import process from "node:process"
+import { fileURLToPath } from "node:url"
 import * as backends from "./backends.ts"
 
 const concurrency = 16
 const latencyMs = 4 // each backend's own latency; "slow" is 10× that
 const tty = process.stdout.isTTY === true && process.env["NO_TTY"] === undefined
+const flag = process.argv.indexOf("--discovery")
+const source = flag < 0 ? "file" : process.argv[flag + 1]
+if (source !== "file" && source !== "etcd") {
+  console.error(`--discovery takes "file" or "etcd", not ${JSON.stringify(source)}`)
+  process.exit(2)
+}
 
 // -----------------------------------------------------------------------------
 // what the traffic saw, per window
@@ -67,13 +82,28 @@ const program = Effect.gen(function*() {
       fleet.set(name, backend)
       return backend
     })
-  // the deployment tooling's way to write the file: a temporary file renamed over it
+  // with a file: the deployment tooling's way to write it, a temporary file renamed over it;
+  // with etcd: each backend registers itself under /services/checkout/ for as long as the demo runs
+  const etcdUrl = source === "etcd" ? yield* startEtcd(dir) : ""
+  const registered = new Set<string>()
   const publish = () =>
-    Effect.sync(() => {
-      const list = [...fleet.values()].map((b) => ({ address: b.address, tags: { name: b.name } }))
-      fs.writeFileSync(`${file}.tmp`, JSON.stringify(list, null, 2))
-      fs.renameSync(`${file}.tmp`, file)
-    })
+    source === "file"
+      ? Effect.sync(() => {
+        const list = [...fleet.values()].map((b) => ({ address: b.address, tags: { name: b.name } }))
+        fs.writeFileSync(`${file}.tmp`, JSON.stringify(list, null, 2))
+        fs.renameSync(`${file}.tmp`, file)
+      })
+      : Effect.forEach([...fleet.values()].filter((b) => !registered.has(b.name)), (b) => {
+        registered.add(b.name)
+        return Effect.forkScoped(
+          Etcd.register({
+            endpoints: etcdUrl,
+            key: `/services/checkout/${b.name}`,
+            endpoint: { address: b.address, tags: { name: b.name } },
+            ttl: "2 seconds"
+          }).pipe(Effect.andThen(Effect.never), Effect.provide(FetchHttpClient.layer))
+        )
+      }, { discard: true })
   for (const name of ["a", "b", "c"]) yield* startBackend(name)
   yield* publish()
   const nameOf = new Map<string, string>() // address → backend name, kept after a kill
@@ -82,7 +112,9 @@ const program = Effect.gen(function*() {
   }
   remember()
 
-  const discovery = yield* FileDiscovery.make({ path: file })
+  const discovery: Discovery.Discovery<string> = source === "file"
+    ? yield* FileDiscovery.make({ path: file })
+    : yield* Etcd.discovery({ endpoints: etcdUrl }).pipe(Effect.provide(FetchHttpClient.layer))
   const policy = OutlierDetection.make(PeakEwma.make({ decay: "2 seconds" }), {
     consecutiveFailures: 3,
     interval: "250 millis",
@@ -255,6 +287,35 @@ const program = Effect.gen(function*() {
   )
   return failed.length
 })
+
+/** Starts etcd on 127.0.0.1 with its data in `dir` (stopped with the demo); its client URL. */
+const startEtcd = (dir: string) =>
+  Effect.gen(function*() {
+    if (spawnSync("sh", ["-c", "command -v etcd"]).status !== 0) {
+      console.error("--discovery etcd: etcd is not installed (as root: sh scripts/etcd.sh install)")
+      process.exit(2)
+    }
+    const port = 20_000 + Math.floor(Math.random() * 20_000)
+    const pid = Number(
+      execFileSync("sh", [
+        fileURLToPath(new URL("../scripts/etcd.sh", import.meta.url)),
+        "start",
+        path.join(dir, "etcd"),
+        String(port),
+        String(port + 1),
+        "300"
+      ])
+        .toString().trim()
+    )
+    yield* Effect.addFinalizer(() => Effect.sync(() => process.kill(pid, "SIGKILL")))
+    const url = `http://127.0.0.1:${port}`
+    for (let i = 0; i < 100; i++) {
+      const healthy = yield* Effect.promise(() => fetch(`${url}/health`).then((r) => r.ok, () => false))
+      if (healthy) return url
+      yield* Effect.sleep("100 millis")
+    }
+    return yield* Effect.die(new Error(`etcd did not become healthy on ${url}`))
+  })
 
 Effect.runPromise(
   program.pipe(

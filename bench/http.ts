@@ -18,7 +18,7 @@
  */
 import { NodeHttpClient } from "@effect/platform-node"
 import { BalancedHttpClient, Discovery, Endpoint, PeakEwma, Registry } from "@switchyard/core"
-import { Context, Effect, Exit, Layer, Scope } from "effect"
+import { Context, Effect, Exit, Layer, References, Scope } from "effect"
 import { FetchHttpClient, HttpClient } from "effect/http"
 import * as http from "node:http"
 import { createRequire } from "node:module"
@@ -99,6 +99,11 @@ const main = async () => {
       Effect.runPromise(Effect.flatMap(lbFetch.get("http://svc/"), (r) => r.arrayBuffer)).then(() => {})
     const viaLb: Send = () =>
       Effect.runPromise(Effect.flatMap(lb.get("http://svc/"), (r) => r.arrayBuffer)).then(() => {})
+    // the same with effect's tracer off (no span per request)
+    const untraced = <A, E>(effect: Effect.Effect<A, E>) =>
+      Effect.provideService(effect, References.TracerEnabled, false)
+    const viaLbUntraced: Send = () =>
+      Effect.runPromise(untraced(Effect.flatMap(lb.get("http://svc/"), (r) => r.arrayBuffer))).then(() => {})
     // the bare inner client, round robin by hand
     const bareContext = await Effect.runPromise(Layer.buildWithScope(NodeHttpClient.layerNodeHttp, scope))
     const bare = Context.get(bareContext, HttpClient.HttpClient)
@@ -126,6 +131,7 @@ const main = async () => {
     const cases: ReadonlyArray<readonly [string, Send]> = [
       ["switchyard BalancedHttpClient (PeakEwma) over NodeHttpClient", viaLb],
       ["the bare inner client (NodeHttpClient), round robin by hand", viaBare],
+      ["switchyard over NodeHttpClient, effect's tracer off", viaLbUntraced],
       ["switchyard BalancedHttpClient (PeakEwma) over FetchHttpClient", viaLbFetch],
       ["undici BalancedPool", viaPool],
       ["node:http Agent, round robin by hand", viaAgent]

@@ -21,6 +21,9 @@
  *   encode, decode or URL error say nothing about the host and are ignored, anything else is a
  *   success. The latency is the time to the response's headers, so a streamed body (a download, a
  *   watch) does not stretch it.
+ * - With `hedge` (a `Hedge.make` hedger) instead, a try not answered after the hedging delay gets
+ *   a backup on another endpoint, as `Hedge.use` does; the first good response wins (a response
+ *   in `retryStatuses` is not good: the other tries go on). Give `retry` or `hedge`, not both.
  * - With `retry` (a `Retry.make` policy), a failed try is retried on another endpoint as
  *   `Retry.use` does (one budget, per-try timeout, deadline). A response whose status is in
  *   `retryStatuses` (default 502, 503, 504) counts as a retryable failure; when the tries run out,
@@ -60,6 +63,7 @@ import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as Layer from "effect/Layer"
 import * as Balancer from "./Balancer.ts"
 import type * as Endpoint from "./Endpoint.ts"
+import type * as Hedge from "./Hedge.ts"
 import * as option from "./internal/option.ts"
 import type * as Options from "./Options.ts"
 import * as Registry from "./Registry.ts"
@@ -152,6 +156,7 @@ export const layer = (options?: {
     | ((exit: Exit.Exit<HttpClientResponse.HttpClientResponse, unknown>) => Balancer.Classification)
     | undefined
   readonly retry?: Retry.Retry | undefined
+  readonly hedge?: Hedge.Hedger | undefined
   readonly retryStatuses?: ReadonlyArray<number> | undefined
 }): Layer.Layer<HttpClient.HttpClient, Options.OptionError, HttpClient.HttpClient | Registry.Registry> =>
   Layer.effect(
@@ -162,7 +167,7 @@ export const layer = (options?: {
       if (options?.retry?.error !== undefined) return yield* Effect.fail(options.retry.error)
       const inner = yield* HttpClient.HttpClient
       const registry = yield* Registry.Registry
-      const { classifyTry, retry, retryStatuses, targetOf } = settings
+      const { classifyTry, hedge, retry, retryStatuses, targetOf } = settings
       // one try: the response, or a response to retry as a failure (only with a retry policy)
       const send = (request: HttpClientRequest.HttpClientRequest, endpoint: Endpoint.Endpoint) => {
         // a URL cannot name a Unix socket: say so, rather than send the request to the logical host
@@ -178,7 +183,7 @@ export const layer = (options?: {
           )
         }
         const sent = inner.execute(withEndpoint(request, endpoint))
-        if (retry === undefined) return sent
+        if (retry === undefined && hedge === undefined) return sent
         return Effect.flatMap(
           sent,
           (response) =>
@@ -193,6 +198,7 @@ export const layer = (options?: {
         return Effect.gen(function*() {
           const balancer = yield* registry.get(target)
           yield* balancer.ready
+          if (hedge !== undefined) return yield* hedge.use(balancer, (e) => send(request, e), { classify: classifyTry })
           if (retry === undefined) return yield* balancer.use((e) => send(request, e), { classify: classifyTry })
           // a request of a safe method (GET, HEAD, OPTIONS, TRACE) may be sent twice
           const policy = retry.idempotent || !safeMethods.has(request.method) ? retry : { ...retry, idempotent: true }
@@ -237,6 +243,7 @@ interface Settings {
   readonly targetOf: (request: HttpClientRequest.HttpClientRequest) => string | undefined
   readonly classifyTry: (exit: Exit.Exit<unknown, unknown>) => Balancer.Classification
   readonly retry: Retry.Retry | undefined
+  readonly hedge: Hedge.Hedger | undefined
   readonly retryStatuses: ReadonlySet<number>
 }
 
@@ -256,6 +263,17 @@ const readOptions = (options: Parameters<typeof layer>[0]): Settings | option.In
   const retry = options?.retry
   if (retry !== undefined && !isRetry(retry)) {
     return option.invalid("retry", retry, "expected a retry policy made by Retry.make")
+  }
+  const hedge = options?.hedge
+  if (hedge !== undefined && !isHedger(hedge)) {
+    return option.invalid("hedge", hedge, "expected a hedger made by Hedge.make")
+  }
+  if (hedge !== undefined && retry !== undefined) {
+    return option.invalid(
+      "hedge",
+      "a hedger",
+      "give retry or hedge, not both: a call either retries after a failure or hedges on time"
+    )
   }
   const statuses = options?.retryStatuses ?? defaultRetryStatuses
   if (!Array.isArray(statuses)) {
@@ -279,11 +297,16 @@ const readOptions = (options: Parameters<typeof layer>[0]): Settings | option.In
       return chosen(exit as Exit.Exit<HttpClientResponse.HttpClientResponse, unknown>)
     },
     retry,
+    hedge,
     retryStatuses: new Set(statuses)
   }
 }
 
 const safeMethods: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS", "TRACE"])
+
+const isHedger = (u: unknown): u is Hedge.Hedger =>
+  typeof u === "object" && u !== null && typeof (u as Hedge.Hedger).use === "function" &&
+  typeof (u as Hedge.Hedger).maxHedges === "number"
 
 const isRetry = (u: unknown): u is Retry.Retry =>
   typeof u === "object" && u !== null && typeof (u as Retry.Retry).maxAttempts === "number" &&

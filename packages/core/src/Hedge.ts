@@ -61,7 +61,11 @@ export interface Hedger<in E = unknown> {
    */
   readonly use: <A, E2 extends E, R>(
     balancer: Balancer.Balancer,
-    f: (endpoint: Endpoint.Endpoint) => Effect.Effect<A, E2, R>
+    f: (endpoint: Endpoint.Endpoint) => Effect.Effect<A, E2, R>,
+    options?: {
+      /** What each attempt's exit means for its endpoint, as for `Balancer.use` (default `Balancer.classifyExit`). */
+      readonly classify?: ((exit: Exit.Exit<A, E2>) => Balancer.Classification) | undefined
+    }
   ) => Effect.Effect<A, E2 | Balancer.PickError, R>
   /** The delay after which the next call would hedge, or `None` while the percentile is still unknown. */
   readonly delay: Effect.Effect<Option.Option<Duration.Duration>>
@@ -168,7 +172,7 @@ export const make = <E = unknown>(options: {
         const ms = nextDelay()
         return ms === undefined ? Option.none() : Option.some(Duration.millis(ms))
       }),
-      use: (balancer, f) => hedged(config, balancer, f)
+      use: (balancer, f, options) => hedged(config, balancer, f, options?.classify)
     }
     return Effect.succeed(hedger)
   })
@@ -201,7 +205,8 @@ interface Arrival<A, E> {
 const hedged = <A, E, R>(
   config: Config<any>,
   balancer: Balancer.Balancer,
-  f: (endpoint: Endpoint.Endpoint) => Effect.Effect<A, E, R>
+  f: (endpoint: Endpoint.Endpoint) => Effect.Effect<A, E, R>,
+  classify: ((exit: Exit.Exit<A, E>) => Balancer.Classification) | undefined
 ): Effect.Effect<A, E | Balancer.PickError, R> =>
   Effect.gen(function*() {
     const clock = yield* Clock.Clock
@@ -224,7 +229,7 @@ const hedged = <A, E, R>(
         const fiber = yield* balancer.useEndpoint(endpoint, (e) => {
           attempt.entered = true
           return f(e)
-        }).pipe(
+        }, { classify }).pipe(
           Effect.exit,
           Effect.flatMap((exit) => Queue.offer(results, { index, exit })),
           Effect.forkChild

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { BalancedHttpClient, Discovery, Endpoint, Registry, Retry, RoundRobin } from "@switchyard/core"
+import { BalancedHttpClient, Discovery, Endpoint, Hedge, Registry, Retry, RoundRobin } from "@switchyard/core"
 import { Cause, Effect, Exit, Layer, References } from "effect"
 import { HttpClient, HttpClientError, HttpClientRequest, HttpClientResponse } from "effect/http"
 
@@ -146,6 +146,47 @@ describe("BalancedHttpClient", () => {
     assert.deepStrictEqual(sent, [])
   })
 
+  it("with a hedger, a slow try gets a backup on the other endpoint and the first answer wins", async () => {
+    const sent: Array<string> = []
+    const slowFirst = Layer.succeed(
+      HttpClient.HttpClient,
+      HttpClient.make((request) =>
+        Effect.suspend(() => {
+          sent.push(request.url)
+          const slow = sent.length === 1 // whichever endpoint is tried first answers in 5 s
+          return Effect.as(
+            Effect.sleep(slow ? "5 seconds" : "1 millis"),
+            HttpClientResponse.fromWeb(request, new Response(slow ? "slow" : "fast", { status: 200 }))
+          )
+        })
+      )
+    )
+    const body = await Effect.runPromise(
+      Effect.gen(function*() {
+        const hedge = yield* Hedge.make({ delay: "20 millis" })
+        return yield* Effect.flatMap(
+          HttpClient.HttpClient,
+          (http) => Effect.flatMap(http.get("http://checkout/"), (r) => r.text)
+        ).pipe(
+          Effect.provide(
+            BalancedHttpClient.layer({ hedge }).pipe(
+              Layer.provide(
+                Registry.layer({
+                  discovery: Discovery.static([Endpoint.makeUnsafe("10.0.0.1:81"), Endpoint.makeUnsafe("10.0.0.2:82")]),
+                  policy: RoundRobin.make()
+                })
+              ),
+              Layer.provide(slowFirst)
+            )
+          )
+        )
+      }).pipe(Effect.provideService(References.MinimumLogLevel, "None"))
+    )
+    assert.strictEqual(body, "fast")
+    assert.strictEqual(sent.length, 2)
+    assert.notStrictEqual(new URL(sent[0]!).host, new URL(sent[1]!).host)
+  })
+
   it("invalid options fail the layer with an OptionError naming the value", async () => {
     const { layer } = inner(() => 200)
     const attempt = (options: Parameters<typeof BalancedHttpClient.layer>[0]) =>
@@ -159,9 +200,10 @@ describe("BalancedHttpClient", () => {
         attempt({ retryStatuses: [503, 99] }),
         attempt({ retryStatuses: "503" as never }),
         attempt({ target: "checkout" as never }),
-        attempt({ retry: { maxAttempts: 3 } as never })
+        attempt({ retry: { maxAttempts: 3 } as never }),
+        attempt({ hedge: 20 as never })
       ]),
-      ["retryStatuses=99", `retryStatuses="503"`, `target="checkout"`, "retry={ maxAttempts: 3 }"]
+      ["retryStatuses=99", `retryStatuses="503"`, `target="checkout"`, "retry={ maxAttempts: 3 }", "hedge=20"]
     )
   })
 })

@@ -168,7 +168,7 @@ export const layer = (options?: {
       const inner = yield* HttpClient.HttpClient
       const registry = yield* Registry.Registry
       const { classifyTry, hedge, retry, retryStatuses, targetOf } = settings
-      // one try: the response, or a response to retry as a failure (only with a retry policy)
+      // one try: the response, or (with a retry policy or a hedger) a retryable status as a failure
       const send = (request: HttpClientRequest.HttpClientRequest, endpoint: Endpoint.Endpoint) => {
         // a URL cannot name a Unix socket: say so, rather than send the request to the logical host
         if (endpoint.address.startsWith("unix:")) {

@@ -7,7 +7,8 @@
  * - It prints `listening <port>` once it accepts connections (port 0: the system picks one).
  * - `GET /...` answers 200 with `{"name","port"}` after `latencyMs` (default 2) × its slow-down
  *   factor; `GET /status/503` answers that status; `POST /admin/slow?factor=10` sets the factor;
- *   `POST /admin/fail?status=500` makes every request answer 500 (`status=0` stops it).
+ *   `POST /admin/fail?status=500` makes every request answer 500 (`status=0` stops it);
+ *   `GET /stream?ms=500` sends its headers at once, then a line every 50 ms for 500 ms.
  * - It stops by itself: when its standard input closes (its parent is gone) and after 10 minutes
  *   at most.
  */
@@ -30,6 +31,19 @@ const server = http.createServer((request, response) => {
   if (request.method === "POST" && url.pathname === "/admin/fail") {
     failing = Number(url.searchParams.get("status") ?? 0)
     response.writeHead(204).end()
+    return
+  }
+  if (url.pathname === "/stream") {
+    // headers at once, then a line every 50 ms for `ms` (a download, a watch)
+    response.writeHead(200, { "content-type": "application/x-ndjson" })
+    const until = Date.now() + Number(url.searchParams.get("ms") ?? 500)
+    const tick = setInterval(() => {
+      response.write(`{"name":${JSON.stringify(name)}}\n`)
+      if (Date.now() >= until) {
+        clearInterval(tick)
+        response.end()
+      }
+    }, 50)
     return
   }
   const status = failing !== 0 ? failing : url.pathname.startsWith("/status/") ? Number(url.pathname.slice(8)) : 200

@@ -148,6 +148,25 @@ describe("BalancedHttpClient over real backends", () => {
     }
   })
 
+  it("a streamed body does not stretch the latency estimate: it is the time to the headers", async () => {
+    const [elapsed, latencies] = await run(
+      Effect.gen(function*() {
+        const http = yield* HttpClient.HttpClient
+        const start = Date.now()
+        const response = yield* http.get("http://checkout/stream?ms=600")
+        yield* response.text // the whole body: 600 ms of lines
+        const elapsed = Date.now() - start
+        const balancer = yield* (yield* Registry.Registry).get("checkout")
+        const stats = yield* balancer.snapshot
+        return [elapsed, stats.flatMap((s) => s.latency === undefined ? [] : [s.latency])] as const
+      }),
+      client()
+    )
+    assert.isAtLeast(elapsed, 550)
+    assert.strictEqual(latencies.length, 1, "one endpoint has a latency sample")
+    assert.isBelow(latencies[0]!, 300, `the sample (${latencies[0]} ms) is the time to the headers`)
+  })
+
   it("a target that resolves to nothing fails with an HttpClientError whose cause is the typed switchyard error", async () => {
     const layer = BalancedHttpClient.layer().pipe(
       Layer.provideMerge(

@@ -65,36 +65,24 @@ const main = async () => {
   try {
     // switchyard (its layers live in `scope`, closed at the end)
     const scope = Effect.runSync(Scope.make())
-    const lbContext = await Effect.runPromise(
-      Layer.buildWithScope(
-        BalancedHttpClient.layer().pipe(
-          Layer.provide(
-            Registry.layer({
-              discovery: Discovery.static(addresses.map((a) => Endpoint.makeUnsafe(a))),
-              policy: PeakEwma.make()
-            })
+    // the load-balanced client over `inner`, its layers in `scope`
+    const balancedOver = (inner: Layer.Layer<HttpClient.HttpClient>) =>
+      Effect.runPromise(
+        Layer.buildWithScope(
+          BalancedHttpClient.layer().pipe(
+            Layer.provide(
+              Registry.layer({
+                discovery: Discovery.static(addresses.map((a) => Endpoint.makeUnsafe(a))),
+                policy: PeakEwma.make()
+              })
+            ),
+            Layer.provide(inner)
           ),
-          Layer.provide(NodeHttpClient.layerNodeHttp)
-        ),
-        scope
-      )
-    )
-    const lb = Context.get(lbContext, HttpClient.HttpClient)
-    const lbFetchContext = await Effect.runPromise(
-      Layer.buildWithScope(
-        BalancedHttpClient.layer().pipe(
-          Layer.provide(
-            Registry.layer({
-              discovery: Discovery.static(addresses.map((a) => Endpoint.makeUnsafe(a))),
-              policy: PeakEwma.make()
-            })
-          ),
-          Layer.provide(FetchHttpClient.layer)
-        ),
-        scope
-      )
-    )
-    const lbFetch = Context.get(lbFetchContext, HttpClient.HttpClient)
+          scope
+        )
+      ).then((context) => Context.get(context, HttpClient.HttpClient))
+    const lb = await balancedOver(NodeHttpClient.layerNodeHttp)
+    const lbFetch = await balancedOver(FetchHttpClient.layer)
     const viaLbFetch: Send = () =>
       Effect.runPromise(Effect.flatMap(lbFetch.get("http://svc/"), (r) => r.arrayBuffer)).then(() => {})
     const viaLb: Send = () =>

@@ -96,7 +96,7 @@ export type Reason =
  * @category models
  * @since 0.1.0
  */
-export const reasons: ReadonlyArray<Reason> = [
+export const reasons = [
   "NotFound",
   "ServerFailure",
   "Refused",
@@ -105,7 +105,7 @@ export const reasons: ReadonlyArray<Reason> = [
   "TooLarge",
   "InvalidName",
   "Unavailable"
-]
+] as const satisfies ReadonlyArray<Reason>
 
 /**
  * A DNS query for `name` failed; `reason` says how (see {@link Reason}) and `detail` what was
@@ -129,16 +129,7 @@ export const reasons: ReadonlyArray<Reason> = [
  */
 export class ResolveError extends Schema.TaggedError<ResolveError>()("ResolveError", {
   name: Schema.String,
-  reason: Schema.Literals([
-    "NotFound",
-    "ServerFailure",
-    "Refused",
-    "Timeout",
-    "Malformed",
-    "TooLarge",
-    "InvalidName",
-    "Unavailable"
-  ]),
+  reason: Schema.Literals(reasons),
   detail: Schema.String
 }) {
   override get message(): string {
